@@ -1,0 +1,368 @@
+"""Every fact Registervård knows about, as a frozen record.
+
+Each class mirrors one schema in `schemas/events/` field for field (a test
+holds them together). Events are named in the past tense and say what happened
+in the world. Personal data sits in fields typed `X | SealedPersonalData`, so
+that it can be sealed with the customer's own key without changing the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class CustomerKind(StrEnum):
+    PERSON = "PERSON"
+    COMPANY = "COMPANY"
+
+
+class Channel(StrEnum):
+    PHONE = "PHONE"
+    EMAIL = "EMAIL"
+    POST = "POST"
+    SMS = "SMS"
+    ANY = "ANY"
+    OTHER = "OTHER"
+
+
+class ConsentPurpose(StrEnum):
+    MARKETING = "MARKETING"
+    PROFILING = "PROFILING"
+    TELEMARKETING = "TELEMARKETING"
+    NEWSLETTER = "NEWSLETTER"
+    OTHER = "OTHER"
+
+
+class NameChangeReason(StrEnum):
+    MARRIAGE = "MARRIAGE"
+    DIVORCE = "DIVORCE"
+    OTHER = "OTHER"
+
+
+class CivilStatus(StrEnum):
+    UNMARRIED = "UNMARRIED"
+    MARRIED = "MARRIED"
+    DIVORCED = "DIVORCED"
+    WIDOWED = "WIDOWED"
+    REGISTERED_PARTNER = "REGISTERED_PARTNER"
+    OTHER = "OTHER"
+
+
+class Protection(StrEnum):
+    SEKRETESSMARKERING = "SEKRETESSMARKERING"
+    SKYDDAD_FOLKBOKFORING = "SKYDDAD_FOLKBOKFORING"
+    OTHER = "OTHER"
+
+
+class WithdrawalReason(StrEnum):
+    CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
+    DECEASED = "DECEASED"
+    ERASED = "ERASED"
+    OTHER = "OTHER"
+
+
+class ErasureReason(StrEnum):
+    CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
+    RETENTION_EXPIRED = "RETENTION_EXPIRED"
+    OTHER = "OTHER"
+
+
+# --- Records shared by several events ---------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Envelope:
+    """Who an event concerns, when it happened, who reported it and why."""
+
+    event_id: UUID
+    """Unique id; the same event published twice takes effect once."""
+    customer_id: str
+    """Opaque customer id, also the Kafka key. Never personal data."""
+    occurred_at: datetime
+    """When the fact happened in the world (UTC)."""
+    recorded_at: datetime
+    """When a reporting system first recorded the fact (UTC)."""
+    source: str
+    """The reporting system: SPAR, CRM, WEBSHOP, NIX, REGISTERVARD..."""
+    correlation_id: UUID | None = None
+    """Groups the events of one business transaction."""
+    causation_id: UUID | None = None
+    """The event this one was derived from, if any."""
+    schema_version: int = 1
+    """Version of the event's schema the producer wrote."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealedPersonalData:
+    """Personal data encrypted with the customer's own data key."""
+
+    key_id: str
+    """The customer's data key in the key store."""
+    algorithm: str
+    """Authenticated encryption algorithm, e.g. AES-256-GCM."""
+    nonce: bytes
+    """Nonce of this encryption."""
+    ciphertext: bytes
+    """Encrypted Avro encoding of the plain personal record."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonName:
+    """A person's name as registered."""
+
+    given_names: str
+    """All given names, space separated."""
+    surname: str
+    """Surname, including any middle name."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostalAddress:
+    """A postal address."""
+
+    street: str
+    """Street address with number, or box address."""
+    postal_code: str
+    """Postal code; in Sweden five digits."""
+    city: str
+    """Post town."""
+    care_of: str | None = None
+    """c/o line."""
+    country: str = "SE"
+    """ISO 3166-1 alpha-2 country code."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactDetails:
+    """How a customer can be reached electronically."""
+
+    phone: str | None = None
+    """Phone number in E.164 form, or None."""
+    email: str | None = None
+    """E-mail address, or None."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Registration:
+    """The personal details known when a customer registered."""
+
+    identity_number: str | None = None
+    """Personnummer, samordningsnummer or organisationsnummer, 12 digits."""
+    name: PersonName | None = None
+    """The person's name; None for a company."""
+    company_name: str | None = None
+    """The company's name; None for a person."""
+    address: PostalAddress | None = None
+    """Postal address, when known."""
+    contact: ContactDetails | None = None
+    """Phone and e-mail, when known."""
+
+
+# --- Events -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event: the envelope comes first."""
+
+    envelope: Envelope
+    """Event id, customer id, times, source and causes."""
+
+    @property
+    def customer_id(self) -> str:
+        return self.envelope.customer_id
+
+    @property
+    def event_id(self) -> UUID:
+        return self.envelope.event_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerRegistered(Event):
+    """A person or a company became a customer."""
+
+    customer_kind: CustomerKind
+    """Person (B2C) or company (B2B)."""
+    registration: Registration | SealedPersonalData
+    """Personal details, in clear or sealed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddressChanged(Event):
+    """The customer moved, or their address was corrected."""
+
+    effective_date: date
+    """The day from which the new address applies."""
+    address: PostalAddress | SealedPersonalData
+    """The new address."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NameChanged(Event):
+    """The customer changed name."""
+
+    reason: NameChangeReason
+    """Marriage, divorce or other."""
+    effective_date: date
+    """The day from which the new name applies."""
+    name: PersonName | SealedPersonalData
+    """The new name."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CivilStatusChanged(Event):
+    """The customer's civil status changed."""
+
+    civil_status: CivilStatus
+    """The new civil status."""
+    effective_date: date
+    """The day from which it applies."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalIdentityNumberAssigned(Event):
+    """An identity number became known for the customer."""
+
+    identity_number: str | SealedPersonalData
+    """The 12-digit identity number."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactDetailsChanged(Event):
+    """The customer's phone number or e-mail changed."""
+
+    contact: ContactDetails | SealedPersonalData
+    """Phone and e-mail after the change."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtectedIdentitySet(Event):
+    """The customer got a protected identity: hide name and address."""
+
+    protection: Protection
+    """Kind of protection."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtectedIdentityLifted(Event):
+    """The customer's protected identity ended."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerDeceased(Event):
+    """The customer died."""
+
+    date_of_death: date
+    """Day of death as registered."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerEmigrated(Event):
+    """The customer emigrated and was deregistered."""
+
+    effective_date: date
+    """Day of deregistration."""
+    destination_country: str | None = None
+    """ISO country code moved to, when known."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentEvent(Event):
+    """Base of the consent events: which consent they are about."""
+
+    purpose: ConsentPurpose
+    """What the consent allows."""
+    channel: Channel
+    """The channel it covers."""
+    company: str
+    """The company the customer named; a consent covers only that company."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentGiven(ConsentEvent):
+    """The customer consented to a kind of contact or processing."""
+
+    overrides_nix: bool = False
+    """Explicit permission to call despite NIX; lapses after 3 months."""
+    valid_until: date | None = None
+    """Last valid day, when the consent itself says so."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentWithdrawn(ConsentEvent):
+    """A consent ended before it lapsed."""
+
+    reason: WithdrawalReason
+    """Why the consent ended."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentExpired(ConsentEvent):
+    """A consent lapsed because its validity ran out."""
+
+    expired_on: date
+    """The first day the consent no longer applies."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NixRegistered(Event):
+    """A phone number of the customer is registered in NIX-Telefon."""
+
+    phone: str | SealedPersonalData
+    """The registered number, E.164."""
+    register_version_date: date | None = None
+    """Date of the NIX register version read."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NixDeregistered(Event):
+    """A phone number of the customer left NIX-Telefon."""
+
+    phone: str | SealedPersonalData
+    """The number, E.164."""
+    register_version_date: date | None = None
+    """Date of the NIX register version read."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MarketingOptOut(Event):
+    """The customer opted out of direct marketing (reklamspärr)."""
+
+    channel: Channel
+    """The channel opted out of; ANY for all."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerErased(Event):
+    """The customer's personal data was erased (GDPR Art. 17)."""
+
+    reason: ErasureReason
+    """Why the data was erased."""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        CustomerRegistered,
+        AddressChanged,
+        NameChanged,
+        CivilStatusChanged,
+        PersonalIdentityNumberAssigned,
+        ContactDetailsChanged,
+        ProtectedIdentitySet,
+        ProtectedIdentityLifted,
+        CustomerDeceased,
+        CustomerEmigrated,
+        ConsentGiven,
+        ConsentWithdrawn,
+        ConsentExpired,
+        NixRegistered,
+        NixDeregistered,
+        MarketingOptOut,
+        CustomerErased,
+    )
+}
+"""Event classes by name; the name is also the schema's name."""

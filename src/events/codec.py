@@ -1,0 +1,84 @@
+"""The wire format: Avro single-object encoding.
+
+Every message value is `C3 01`, then the 8-byte little-endian CRC-64-AVRO
+fingerprint of the writer's schema (its parsing canonical form), then the Avro
+binary body. A consumer in any language decodes it with standard Avro tooling
+and the files in `schemas/`; no registry is needed.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+
+from events import schemas
+from events.catalog import EVENT_TYPES, Event
+from events.convert import InvalidEvent, from_plain, to_plain
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = len(MAGIC) + 8
+
+
+class UndecodableMessage(ValueError):
+    """Bytes that are not an event this service can read; `code` says why."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(reason)
+
+
+def encode_record(name: str, datum: dict[str, Any]) -> bytes:
+    """Single-object encoding of plain data with the current schema `name`."""
+    schema = schemas.current()[name]
+    buffer = io.BytesIO()
+    buffer.write(MAGIC)
+    buffer.write(schema.fingerprint)
+    schemaless_writer(buffer, schema.parsed, datum)
+    return buffer.getvalue()
+
+
+def decode_record(data: bytes) -> tuple[str, dict[str, Any]]:
+    """The schema name and plain data of a single-object encoded message, read as the current schema."""
+    if len(data) < HEADER_SIZE or data[:2] != MAGIC:
+        raise UndecodableMessage("UNDECODABLE", "message is not Avro single-object encoded (no C3 01 header)")
+    writer = schemas.by_fingerprint().get(data[2:HEADER_SIZE])
+    if writer is None:
+        raise UndecodableMessage("UNKNOWN_SCHEMA", f"no schema in schemas/ has fingerprint {data[2:HEADER_SIZE].hex()}")
+    reader = schemas.current().get(writer.name, writer)
+    try:
+        datum = schemaless_reader(
+            io.BytesIO(data[HEADER_SIZE:]),
+            writer.parsed,
+            None if reader is writer else reader.parsed,
+            return_record_name=True,
+            return_record_name_override=True,
+        )
+    except Exception as error:  # fastavro raises many kinds for corrupt bodies
+        raise UndecodableMessage("UNDECODABLE", f"{writer.name} body does not match its schema ({type(error).__name__})") from None
+    return writer.name, datum
+
+
+def encode(event: Event) -> bytes:
+    """The wire bytes of an event."""
+    return encode_record(type(event).__name__, to_plain(event))
+
+
+def decode(data: bytes) -> Event:
+    """The event in a message value, or UndecodableMessage / InvalidEvent saying what is wrong."""
+    name, datum = decode_record(data)
+    event_type = EVENT_TYPES.get(name)
+    if event_type is None:
+        raise UndecodableMessage("NOT_AN_EVENT", f"{name} is not an event type")
+    return from_plain(event_type, datum)
+
+
+def event_name(data: bytes) -> str | None:
+    """The event type named by a message's fingerprint, without decoding the body."""
+    schema = schemas.by_fingerprint().get(data[2:HEADER_SIZE]) if data[:2] == MAGIC else None
+    return schema.name if schema else None
+
+
+__all__ = ["MAGIC", "UndecodableMessage", "InvalidEvent", "encode", "decode", "encode_record", "decode_record", "event_name"]

@@ -1,0 +1,262 @@
+"""A customer's state, and the one fold that derives it from their events.
+
+`evolve(state, event)` is pure: the processors, the projections and replay all
+call it, so the register's rules live here and nowhere else. Facts that carry
+an effective date are ordered by that date, not by arrival: a move effective in
+March that arrives after one effective in May is kept in the history but does
+not replace May's address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from events.catalog import (
+    AddressChanged,
+    Channel,
+    CivilStatus,
+    CivilStatusChanged,
+    ConsentEvent,
+    ConsentExpired,
+    ConsentGiven,
+    ConsentPurpose,
+    ConsentWithdrawn,
+    ContactDetails,
+    ContactDetailsChanged,
+    CustomerDeceased,
+    CustomerEmigrated,
+    CustomerErased,
+    CustomerKind,
+    CustomerRegistered,
+    Event,
+    MarketingOptOut,
+    NameChanged,
+    NixDeregistered,
+    NixRegistered,
+    PersonalIdentityNumberAssigned,
+    PersonName,
+    PostalAddress,
+    ProtectedIdentityLifted,
+    ProtectedIdentitySet,
+    Registration,
+    SealedPersonalData,
+)
+
+
+
+class Status(StrEnum):
+    """Where the customer stands in the population register."""
+
+    ACTIVE = "ACTIVE"
+    DECEASED = "DECEASED"
+    EMIGRATED = "EMIGRATED"
+    ERASED = "ERASED"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dated:
+    """Something that applies from a date, as kept in a history."""
+
+    effective_date: date
+    """The day from which it applies."""
+    event_id: str
+    """The event that reported it."""
+
+
+D = TypeVar("D", bound=Dated)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatedName(Dated):
+    """A name and the day it took effect."""
+
+    value: PersonName
+    """The name."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatedAddress(Dated):
+    """An address and the day it took effect."""
+
+    value: PostalAddress
+    """The address."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Consent:
+    """A consent the customer has given and not withdrawn, nor let lapse."""
+
+    purpose: ConsentPurpose
+    """What it allows."""
+    channel: Channel
+    """The channel it covers."""
+    company: str
+    """The company it covers."""
+    given_at: datetime
+    """When the customer gave it."""
+    overrides_nix: bool = False
+    """Whether it allows calls despite NIX."""
+    valid_until: date | None = None
+    """Last valid day, when the consent says so."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerState:
+    """Everything the register knows about one customer now."""
+
+    customer_id: str
+    """Opaque customer id."""
+    kind: CustomerKind | None = None
+    """Person or company; None until the customer is registered."""
+    status: Status = Status.ACTIVE
+    """Active, deceased, emigrated or erased."""
+    identity_number: str | None = None
+    """12-digit identity number, when known."""
+    company_name: str | None = None
+    """A company's name."""
+    names: tuple[DatedName, ...] = ()
+    """Every name the person has had, by effective date."""
+    addresses: tuple[DatedAddress, ...] = ()
+    """Every address the customer has had, by effective date."""
+    contact: ContactDetails | None = None
+    """Current phone and e-mail."""
+    civil_status: CivilStatus | None = None
+    """Current civil status."""
+    protected: bool = False
+    """Protected identity: name and address must not be disclosed."""
+    deceased_on: date | None = None
+    """Day of death."""
+    emigrated_on: date | None = None
+    """Day of emigration."""
+    consents: tuple[Consent, ...] = ()
+    """Consents in force."""
+    nix_numbers: frozenset[str] = frozenset()
+    """Phone numbers registered in NIX-Telefon."""
+    opted_out: frozenset[Channel] = frozenset()
+    """Channels the customer opted out of direct marketing on (ANY = all)."""
+    events_applied: int = 0
+    """How many events made this state."""
+    last_occurred_at: datetime | None = None
+    """When the latest fact applied happened."""
+
+    @property
+    def registered(self) -> bool:
+        return self.kind is not None
+
+    @property
+    def name(self) -> PersonName | None:
+        """The current name: the one with the latest effective date."""
+        return self.names[-1].value if self.names else None
+
+    @property
+    def address(self) -> PostalAddress | None:
+        """The current address: the one with the latest effective date."""
+        return self.addresses[-1].value if self.addresses else None
+
+
+def fold(events: list[Event], state: CustomerState | None = None) -> CustomerState | None:
+    """The state after applying `events` in order."""
+    for event in events:
+        state = evolve(state, event)
+    return state
+
+
+def evolve(state: CustomerState | None, event: Event) -> CustomerState:
+    """The customer's state after one more event."""
+    state = state or CustomerState(customer_id=event.customer_id)
+    state = replace(
+        _apply(state, event),
+        events_applied=state.events_applied + 1,
+        last_occurred_at=max(filter(None, (state.last_occurred_at, event.envelope.occurred_at))),
+    )
+    return state
+
+
+def _apply(state: CustomerState, event: Event) -> CustomerState:
+    event_id = str(event.event_id)
+    match event:
+        case CustomerRegistered(registration=Registration() as details):
+            return _registered(state, event, details, event_id)
+        case AddressChanged(address=PostalAddress() as address):
+            return replace(state, addresses=_insert(state.addresses, DatedAddress(effective_date=event.effective_date, value=address, event_id=event_id)))
+        case NameChanged(name=PersonName() as name):
+            return replace(state, names=_insert(state.names, DatedName(effective_date=event.effective_date, value=name, event_id=event_id)))
+        case CivilStatusChanged():
+            return replace(state, civil_status=event.civil_status)
+        case PersonalIdentityNumberAssigned(identity_number=str() as number):
+            return replace(state, identity_number=number)
+        case ContactDetailsChanged(contact=ContactDetails() as contact):
+            return replace(state, contact=contact)
+        case ProtectedIdentitySet():
+            return replace(state, protected=True)
+        case ProtectedIdentityLifted():
+            return replace(state, protected=False)
+        case CustomerDeceased():
+            return replace(state, status=Status.DECEASED, deceased_on=event.date_of_death, consents=())
+        case CustomerEmigrated():
+            status = state.status if state.status is Status.DECEASED else Status.EMIGRATED
+            return replace(state, status=status, emigrated_on=event.effective_date)
+        case ConsentGiven():
+            return replace(state, consents=(*_without(state.consents, event), _consent(event)))
+        case ConsentWithdrawn() | ConsentExpired():
+            return replace(state, consents=_without(state.consents, event))
+        case NixRegistered(phone=str() as phone):
+            return replace(state, nix_numbers=state.nix_numbers | {phone})
+        case NixDeregistered(phone=str() as phone):
+            return replace(state, nix_numbers=state.nix_numbers - {phone})
+        case MarketingOptOut():
+            return replace(state, opted_out=state.opted_out | {event.channel})
+        case CustomerErased():
+            return CustomerState(customer_id=state.customer_id, kind=state.kind, status=Status.ERASED, deceased_on=state.deceased_on)
+        case _ if _is_sealed(event):
+            raise ValueError(f"{type(event).__name__} {event_id} carries sealed personal data; unseal it before folding")
+    raise TypeError(f"no rule for {type(event).__name__}")
+
+
+def _registered(state: CustomerState, event: CustomerRegistered, details: Registration, event_id: str) -> CustomerState:
+    since = event.envelope.occurred_at.date()
+    return replace(
+        state,
+        kind=event.customer_kind,
+        identity_number=details.identity_number or state.identity_number,
+        company_name=details.company_name,
+        names=_insert(state.names, DatedName(effective_date=since, value=details.name, event_id=event_id)) if details.name else state.names,
+        addresses=_insert(state.addresses, DatedAddress(effective_date=since, value=details.address, event_id=event_id))
+        if details.address
+        else state.addresses,
+        contact=details.contact or state.contact,
+    )
+
+
+def _insert(history: tuple[D, ...], entry: D) -> tuple[D, ...]:
+    """Insert by effective date; among equal dates, the later report wins."""
+    position = len(history)
+    while position > 0 and history[position - 1].effective_date > entry.effective_date:
+        position -= 1
+    return (*history[:position], entry, *history[position:])
+
+
+def _same_consent(consent: Consent, event: ConsentEvent) -> bool:
+    return (consent.purpose, consent.channel, consent.company) == (event.purpose, event.channel, event.company)
+
+
+def _without(consents: tuple[Consent, ...], event: ConsentEvent) -> tuple[Consent, ...]:
+    return tuple(c for c in consents if not _same_consent(c, event))
+
+
+def _consent(event: ConsentGiven) -> Consent:
+    return Consent(
+        purpose=event.purpose,
+        channel=event.channel,
+        company=event.company,
+        given_at=event.envelope.occurred_at,
+        overrides_nix=event.overrides_nix,
+        valid_until=event.valid_until,
+    )
+
+
+def _is_sealed(event: Event) -> bool:
+    return any(isinstance(value, SealedPersonalData) for value in vars(event).values())

@@ -1,0 +1,43 @@
+"""The topics Registervård owns, created with the settings each one needs."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from registervard.settings import Settings
+
+FOREVER = "-1"
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Each topic's name and configuration."""
+    return {
+        # Upstream writes here; kept a week, long enough to recover a stopped worker.
+        settings.intake_topic: {"retention.ms": str(7 * 24 * 3600 * 1000)},
+        # The source of truth: never deleted, never compacted.
+        settings.events_topic: {"retention.ms": FOREVER, "retention.bytes": FOREVER, "cleanup.policy": "delete"},
+        # Rejected messages wait here until someone corrects and resends them.
+        settings.dead_letter_topic: {"retention.ms": FOREVER, "retention.bytes": FOREVER},
+    }
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name=name, num_partitions=settings.partitions, replication_factor=1, topic_configs=configs)
+            for name, configs in topic_configs(settings).items()
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process created them at the same moment
+        return [topic.name for topic in wanted]
+    finally:
+        await admin.close()

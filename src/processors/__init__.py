@@ -1,0 +1,1 @@
+"""Stream processors: the Faust app and its agents."""

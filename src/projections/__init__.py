@@ -1,0 +1,1 @@
+"""Projections: the register and other read models folded from the event log."""

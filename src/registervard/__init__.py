@@ -1,0 +1,1 @@
+"""Registervård: the CLI, settings and logging that tie the packages together."""

@@ -1,0 +1,164 @@
+"""The `registervard` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import OperationalError
+
+from registervard import logs
+from registervard.settings import Settings
+
+app = typer.Typer(help="Registervård keeps a customer register correct, lawful and contactable.", no_args_is_help=True)
+customer_app = typer.Typer(help="Look up customers in the register.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(customer_app, name="customer")
+app.add_typer(topics_app, name="topics")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+errors = Console(stderr=True)
+T = TypeVar("T")
+
+
+def advise_on_failure(command: Callable[..., T]) -> Callable[..., T]:
+    """Turn the failures a user can fix into advice instead of a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        settings = Settings.from_env()
+        try:
+            return command(*args, **kwargs)
+        except KafkaConnectionError:
+            _fail(f"Cannot reach Kafka at {settings.kafka}. Start it with `bash infra/kafka.sh start`, or point REGISTERVARD_KAFKA at your broker.")
+        except KafkaError as error:
+            _fail(f"Kafka refused the request ({type(error).__name__}). Check the broker at {settings.kafka} and its log.")
+        except OperationalError as error:
+            _fail(f"Cannot use the register database ({error.orig.__class__.__name__}). Check REGISTERVARD_DATABASE_URL.")
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _fail(message: str) -> None:
+    errors.print(f"[red]Error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+@app.callback()
+def main(log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "WARNING") -> None:
+    logs.configure(log_level.upper())
+
+
+@topics_app.command("create")
+@advise_on_failure
+def topics_create() -> None:
+    """Create Registervård's topics if they do not exist."""
+    from events.topics import ensure_topics
+
+    created = _run(ensure_topics(Settings.from_env()))
+    console.print(f"Created {len(created)} topic(s): {', '.join(created) or 'none needed'}")
+
+
+@app.command()
+@advise_on_failure
+def publish(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines file, one event per line.")],
+    all_or_nothing: Annotated[bool, typer.Option(help="Publish nothing if any line is invalid.")] = False,
+) -> None:
+    """Validate the events in FILE and publish them to the intake topic."""
+    from events.publish import publish_file
+
+    settings = Settings.from_env()
+    with _progress() as progress:
+        task = progress.add_task("Publishing", total=None)
+        report = _run(
+            publish_file(file, settings, all_or_nothing=all_or_nothing, on_progress=lambda n: progress.update(task, completed=n))
+        )
+    for line_number, error in report.rejected:
+        errors.print(f"line {line_number}: {error} [{error.code}]")
+    held_back = " (nothing published: --all-or-nothing)" if all_or_nothing and report.rejected else ""
+    console.print(f"{report.accepted} event(s) published, {len(report.rejected)} line(s) rejected{held_back}.")
+    if report.rejected:
+        raise typer.Exit(2)
+
+
+@app.command()
+def worker() -> None:
+    """Run the stream processors (Faust): intake to the event log, or to dead letters."""
+    from events.topics import ensure_topics
+    from processors.app import create_app
+
+    settings = Settings.from_env()
+    advise_on_failure(lambda: _run(ensure_topics(settings)))()
+    faust_app = create_app(settings)
+    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warning"]
+    faust_app.main()
+
+
+@app.command()
+@advise_on_failure
+def project(
+    until_caught_up: Annotated[bool, typer.Option(help="Stop once the register has every event in the log.")] = False,
+) -> None:
+    """Keep the register current from the event log."""
+    from projections.runner import run_projection
+
+    total = _run(run_projection(Settings.from_env(), until_caught_up=until_caught_up))
+    console.print(f"Applied {total} event(s).")
+
+
+@customer_app.command("show")
+@advise_on_failure
+def customer_show(
+    customer_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print a customer's current record in the register."""
+    from projections.read import customer_record
+
+    record = customer_record(Settings.from_env(), customer_id)
+    if record is None:
+        _fail(f"No customer {customer_id} in the register. Check the id, or whether the projection is running (registervard project).")
+        return
+    if as_json:
+        console.print_json(json.dumps(record, default=str))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in record.items():
+        table.add_row(f"[bold]{key}[/bold]", "" if value is None else str(value))
+    console.print(table)
+
+
+@demo_app.command("generate")
+def demo_generate(
+    customers: Annotated[int, typer.Option(help="How many customers.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same file.")] = 7,
+    output: Annotated[Path, typer.Option(help="Where to write the JSON Lines file.")] = Path("demo-events.jsonl"),
+) -> None:
+    """Write a demo register's life as JSON Lines: registrations, moves, marriages, deaths, consents, NIX."""
+    from registervard.demo import demo_events
+
+    lines = demo_events(customers=customers, seed=seed)
+    output.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    console.print(f"Wrote {len(lines)} events for {customers} customers to {output}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors)

@@ -1,0 +1,50 @@
+"""Settings, chosen by environment variables with embedded defaults for a local run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR = Path(os.environ.get("REGISTERVARD_STATE", Path(__file__).resolve().parents[2] / ".state"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Registervård finds Kafka and its database, and what its topics are called."""
+
+    kafka: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers (REGISTERVARD_KAFKA)."""
+    database_url: str = f"sqlite:///{STATE_DIR / 'registervard.db'}"
+    """SQLAlchemy URL of the register (REGISTERVARD_DATABASE_URL); SQLite by default, PostgreSQL in production."""
+    topic_prefix: str = "registervard"
+    """Prefix of every topic name (REGISTERVARD_TOPIC_PREFIX); tests give each run its own."""
+    partitions: int = 3
+    """Partitions of the topics Registervård creates (REGISTERVARD_PARTITIONS)."""
+
+    @property
+    def intake_topic(self) -> str:
+        """Where upstream systems publish change events."""
+        return f"{self.topic_prefix}.intake"
+
+    @property
+    def events_topic(self) -> str:
+        """The canonical event log: the source of truth, kept forever."""
+        return f"{self.topic_prefix}.events"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        """Messages that were not accepted, with the reason."""
+        return f"{self.topic_prefix}.deadletter"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from REGISTERVARD_* environment variables."""
+        env = os.environ
+        defaults = cls()
+        return cls(
+            kafka=env.get("REGISTERVARD_KAFKA", defaults.kafka),
+            database_url=env.get("REGISTERVARD_DATABASE_URL", defaults.database_url),
+            topic_prefix=env.get("REGISTERVARD_TOPIC_PREFIX", defaults.topic_prefix),
+            partitions=int(env.get("REGISTERVARD_PARTITIONS", defaults.partitions)),
+        )
