@@ -248,7 +248,7 @@ start() {
     # CLI tools log warnings to stderr only.
     TOOL_OPTS=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData
       -Djava.awt.headless=true "-Dlog4j2.configurationFile=$LOG4J2_CONF"
-      -Dkafka.log.target=STDERR -Dkafka.log.level=WARN)
+      "-Dkafka.logs.dir=$LOGS" -Dkafka.log.target=STDERR -Dkafka.log.level=WARN)
     write_props
     format_once
     # shellcheck disable=SC2206  # word splitting of the option strings is intended

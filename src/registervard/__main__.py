@@ -1,0 +1,3 @@
+from registervard.cli import app
+
+app(prog_name="registervard")

@@ -1,0 +1,113 @@
+"""Fixtures shared by the integration and end-to-end tests: the real broker and the real databases.
+
+Kafka and PostgreSQL are started by the project's own scripts in `infra/` (a
+no-op when `bin/test` has started them already). Each test module gets its own
+topics, and each test its own database, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import sqlalchemy
+
+from registervard.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def _start(script: str, marker: str) -> str:
+    """Run an infra script's `start` and return the value it announces after `marker`."""
+    result = subprocess.run(["bash", str(ROOT / "infra" / script), "start"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.exit(f"infra/{script} start failed:\n{result.stdout}\n{result.stderr}", returncode=3)
+    for line in result.stdout.splitlines():
+        if marker in line:
+            return line.split(marker, 1)[1].strip()
+    pytest.exit(f"infra/{script} start did not say '{marker}':\n{result.stdout}", returncode=3)
+
+
+@pytest.fixture(scope="session")
+def kafka() -> str:
+    """Bootstrap address of the real Kafka broker."""
+    return os.environ.get("REGISTERVARD_KAFKA") or _start("kafka.sh", "Kafka is up at")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> str:
+    """SQLAlchemy URL of the real PostgreSQL server's registervard database."""
+    return os.environ.get("REGISTERVARD_TEST_POSTGRES_URL") or _start("postgres.sh", "PostgreSQL is up:")
+
+
+@pytest.fixture(scope="module")
+def settings(kafka: str) -> Settings:
+    """Settings with topics of this test module's own."""
+    return Settings(kafka=kafka, topic_prefix=f"test-{uuid.uuid4().hex[:8]}", database_url="sqlite://")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty register database: SQLite in a file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'register.db'}"
+        return
+    server = sqlalchemy.make_url(request.getfixturevalue("postgres"))
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def service_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that points a `registervard` process at these settings."""
+    return {
+        **os.environ,
+        "REGISTERVARD_KAFKA": settings.kafka,
+        "REGISTERVARD_TOPIC_PREFIX": settings.topic_prefix,
+        "REGISTERVARD_DATABASE_URL": settings.database_url,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
+    """The real stream processor (`registervard worker`) running against this module's topics."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registervard", "worker"], env=service_env(settings), stdout=output, stderr=subprocess.STDOUT
+        )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    if process.returncode not in (0, -15, 143):
+        print(log.read_text()[-4000:])
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 60, what: str = "the condition") -> T:
+    """Poll `probe` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.2)
