@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,27 +27,27 @@ ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 
-def _start(script: str, marker: str) -> str:
-    """Run an infra script's `start` and return the value it announces after `marker`."""
+def _start(script: str, announcement: str) -> str:
+    """Run an infra script's `start` (harmless when running) and return the address it announces."""
     result = subprocess.run(["bash", str(ROOT / "infra" / script), "start"], capture_output=True, text=True)
     if result.returncode != 0:
         pytest.exit(f"infra/{script} start failed:\n{result.stdout}\n{result.stderr}", returncode=3)
-    for line in result.stdout.splitlines():
-        if marker in line:
-            return line.split(marker, 1)[1].strip()
-    pytest.exit(f"infra/{script} start did not say '{marker}':\n{result.stdout}", returncode=3)
+    found = re.search(announcement, result.stdout)
+    if not found:
+        pytest.exit(f"infra/{script} start did not announce its address:\n{result.stdout}", returncode=3)
+    return found.group(1)
 
 
 @pytest.fixture(scope="session")
 def kafka() -> str:
     """Bootstrap address of the real Kafka broker."""
-    return os.environ.get("REGISTERVARD_KAFKA") or _start("kafka.sh", "Kafka is up at")
+    return os.environ.get("REGISTERVARD_KAFKA") or _start("kafka.sh", r"Kafka is (?:up|already running) at (\S+)")
 
 
 @pytest.fixture(scope="session")
 def postgres() -> str:
     """SQLAlchemy URL of the real PostgreSQL server's registervard database."""
-    return os.environ.get("REGISTERVARD_TEST_POSTGRES_URL") or _start("postgres.sh", "PostgreSQL is up:")
+    return os.environ.get("REGISTERVARD_TEST_POSTGRES_URL") or _start("postgres.sh", r"(postgresql\S+)")
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,9 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
         process = subprocess.Popen(
             [sys.executable, "-m", "registervard", "worker"], env=service_env(settings), stdout=output, stderr=subprocess.STDOUT
         )
+    time.sleep(2)
+    if process.poll() is not None:
+        pytest.fail(f"the worker stopped at once:\n{log.read_text()[-4000:]}")
     yield process
     process.terminate()
     try:

@@ -86,7 +86,7 @@ async def publish_file(
     *,
     all_or_nothing: bool = False,
     chunk_size: int = 1000,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> PublishReport:
     """Validate every line of a JSON Lines file and publish the valid ones.
 
@@ -109,6 +109,6 @@ async def publish_file(
         for start in range(0, len(events), chunk_size):
             report.accepted += await publisher.publish(events[start : start + chunk_size])
             if on_progress:
-                on_progress(report.accepted)
+                on_progress(report.accepted, len(events))
     log.info("file_published", events=report.accepted)
     return report

@@ -22,6 +22,17 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     }
 
 
+async def partitions_of(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of `topic`; an empty list if it does not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for d in described if d["topic"] == topic and not d["error_code"] for p in d["partitions"])
+
+
 async def ensure_topics(settings: Settings) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka, request_timeout_ms=30000)

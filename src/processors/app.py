@@ -15,7 +15,7 @@ import structlog
 
 from events import codec
 from processors.intake import Accepted, admit, dead_letter
-from registervard.settings import Settings
+from registervard.settings import STATE_DIR, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -26,6 +26,7 @@ def create_app(settings: Settings) -> faust.App:
         f"{settings.topic_prefix}.processors",
         broker=f"kafka://{settings.kafka}",
         store="memory://",
+        datadir=str(STATE_DIR / "faust"),
         web_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,

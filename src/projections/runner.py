@@ -14,6 +14,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy.engine import Engine
 
+from events.topics import partitions_of
 from projections.register import LogRecord, apply_batch, stored_offsets
 from projections.tables import connect
 from registervard.settings import Settings
@@ -43,7 +44,7 @@ async def run_projection(
     await consumer.start()
     total = 0
     try:
-        partitions = await _assign_from_stored_offsets(consumer, engine, settings.events_topic)
+        partitions = await _assign_from_stored_offsets(consumer, engine, settings)
         while not stop.is_set():
             batches = await consumer.getmany(*partitions, timeout_ms=200, max_records=max_batch)
             records = [
@@ -64,9 +65,12 @@ async def run_projection(
     return total
 
 
-async def _assign_from_stored_offsets(consumer: AIOKafkaConsumer, engine: Engine, topic: str) -> list[TopicPartition]:
-    numbers = await _partitions_of(consumer, topic)
-    partitions = [TopicPartition(topic, n) for n in sorted(numbers)]
+async def _assign_from_stored_offsets(consumer: AIOKafkaConsumer, engine: Engine, settings: Settings) -> list[TopicPartition]:
+    topic = settings.events_topic
+    numbers = await partitions_of(settings, topic)
+    if not numbers:
+        raise RuntimeError(f"topic {topic} does not exist; run `registervard topics create` or start the worker")
+    partitions = [TopicPartition(topic, n) for n in numbers]
     consumer.assign(partitions)
     offsets = stored_offsets(engine, topic)
     for tp in partitions:
@@ -76,16 +80,6 @@ async def _assign_from_stored_offsets(consumer: AIOKafkaConsumer, engine: Engine
             await consumer.seek_to_beginning(tp)
     log.info("projection_started", topic=topic, partitions=len(partitions), resumed=len(offsets))
     return partitions
-
-
-async def _partitions_of(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    for _ in range(50):
-        numbers = consumer.partitions_for_topic(topic)
-        if numbers:
-            return numbers
-        await consumer.force_metadata_update()
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"topic {topic} does not exist; start the worker (registervard worker) or run `registervard topics create`")
 
 
 async def _caught_up(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> bool:

@@ -89,7 +89,7 @@ def publish(
     with _progress() as progress:
         task = progress.add_task("Publishing", total=None)
         report = _run(
-            publish_file(file, settings, all_or_nothing=all_or_nothing, on_progress=lambda n: progress.update(task, completed=n))
+            publish_file(file, settings, all_or_nothing=all_or_nothing, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         )
     for line_number, error in report.rejected:
         errors.print(f"line {line_number}: {error} [{error.code}]")
@@ -108,7 +108,7 @@ def worker() -> None:
     settings = Settings.from_env()
     advise_on_failure(lambda: _run(ensure_topics(settings)))()
     faust_app = create_app(settings)
-    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warning"]
+    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warn"]
     faust_app.main()
 
 
