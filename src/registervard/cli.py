@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
 from pathlib import Path
@@ -102,14 +101,16 @@ def publish(
 @app.command()
 def worker() -> None:
     """Run the stream processors (Faust): intake to the event log, or to dead letters."""
+    import faust
+
     from events.topics import ensure_topics
     from processors.app import create_app
 
     settings = Settings.from_env()
     advise_on_failure(lambda: _run(ensure_topics(settings)))()
     faust_app = create_app(settings)
-    sys.argv = [sys.argv[0], "worker", "--without-web", "--loglevel", "warn"]
-    faust_app.main()
+    # Our structlog setup stays in charge of logging; Faust prints no banner.
+    faust.Worker(faust_app, quiet=True, override_logging=False, redirect_stdouts=False).execute_from_commandline()
 
 
 @app.command()
@@ -122,6 +123,22 @@ def project(
 
     total = _run(run_projection(Settings.from_env(), until_caught_up=until_caught_up))
     console.print(f"Applied {total} event(s).")
+
+
+@app.command()
+@advise_on_failure
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show the register's customers by status and how far it lags behind the event log."""
+    from projections.status import register_status
+
+    current = _run(register_status(Settings.from_env()))
+    if as_json:
+        console.print_json(json.dumps({"customers": current.customers, "events_in_log": current.events_in_log, "lag": current.lag}))
+        return
+    total = sum(current.customers.values())
+    by_status = ", ".join(f"{count} {name.lower()}" for name, count in sorted(current.customers.items()))
+    console.print(f"Register: {total} customer(s){f' ({by_status})' if total else ''}")
+    console.print(f"Event log: {current.events_in_log} event(s); not yet in the register: {current.lag}")
 
 
 @customer_app.command("show")
