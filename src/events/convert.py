@@ -15,6 +15,7 @@ import typing
 from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
+from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -31,6 +32,16 @@ class InvalidEvent(ValueError):
         self.reason = reason
         self.code = code
         super().__init__(f"{field}: {reason}" if field else reason)
+
+    def within(self, name: str) -> InvalidEvent:
+        """The same error, seen from the record that holds field `name`."""
+        if not self.field:
+            path = name
+        elif self.field.startswith("["):
+            path = f"{name}{self.field}"
+        else:
+            path = f"{name}.{self.field}"
+        return InvalidEvent(path, self.reason, self.code)
 
 
 @cache
@@ -71,11 +82,13 @@ def to_plain(value: Any, *, for_json: bool = False) -> Any:
 
 def from_plain(cls: type[T], data: Any, path: str = "") -> T:
     """Build a record of `cls` from plain data, or raise InvalidEvent naming the field."""
-    return _convert(cls, data, path)
+    try:
+        return _converter(cls)(data)
+    except InvalidEvent as error:
+        raise error.within(path) if path else error from None
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name
+Converter = Callable[[Any], Any]
 
 
 def _describe(tp: Any) -> str:
@@ -92,73 +105,114 @@ def _describe(tp: Any) -> str:
     }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def _convert(tp: Any, value: Any, path: str) -> Any:
+@cache
+def _converter(tp: Any) -> Converter:
+    """A function converting plain data to `tp`, built once per type hint."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        return _convert_union(typing.get_args(tp), value, path)
-    if value is None:
-        raise InvalidEvent(path, "is required")
+        return _union_converter(typing.get_args(tp))
     if typing.get_origin(tp) in (tuple, frozenset):
-        return _convert_collection(tp, value, path)
+        return _collection_converter(typing.get_origin(tp), typing.get_args(tp)[0])
     if dataclasses.is_dataclass(tp):
-        return _convert_record(tp, value, path)
+        return _record_converter(tp)
     if isinstance(tp, type) and issubclass(tp, StrEnum):
+        return _enum_converter(tp)
+    return _scalar_converter(tp)
+
+
+def _union_converter(options: tuple[Any, ...]) -> Converter:
+    optional = type(None) in options
+    candidates = [(o, _converter(o)) for o in options if o is not type(None)]
+    by_avro_name = {avro_name(o): c for o, c in candidates if dataclasses.is_dataclass(o)}
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            if optional:
+                return None
+            raise InvalidEvent("", "is required")
+        if isinstance(value, tuple) and len(value) == 2 and value[0] in by_avro_name:
+            return by_avro_name[value[0]](value[1])  # fastavro's (record name, value) for a union branch
+        first_error: InvalidEvent | None = None
+        for _, candidate in candidates:
+            try:
+                return candidate(value)
+            except InvalidEvent as error:
+                first_error = first_error or error
+        assert first_error is not None
+        raise first_error
+
+    return convert
+
+
+def _collection_converter(kind: type, item_type: Any) -> Converter:
+    item = _converter(item_type)
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise InvalidEvent("", "must be a list" if value is not None else "is required")
+        items = []
+        for index, element in enumerate(value):
+            try:
+                items.append(item(element))
+            except InvalidEvent as error:
+                raise error.within(f"[{index}]") from None
+        return kind(items)
+
+    return convert
+
+
+def _record_converter(cls: type) -> Converter:
+    fields = [
+        (f.name, _converter(hint), f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f, hint in _fields(cls)
+    ]
+    known = frozenset(name for name, _, _ in fields) | {"-type"}
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, dict):
+            raise InvalidEvent("", f"must be {_describe(cls)}" if value is not None else "is required")
+        if not known.issuperset(value):
+            raise InvalidEvent(min(k for k in value if k not in known), f"is not a field of {cls.__name__}")
+        arguments = {}
+        for name, field_converter, required in fields:
+            if name in value:
+                try:
+                    arguments[name] = field_converter(value[name])
+                except InvalidEvent as error:
+                    raise error.within(name) from None
+            elif required:
+                raise InvalidEvent(name, "is required")
+        return cls(**arguments)
+
+    return convert
+
+
+def _enum_converter(enum: type[StrEnum]) -> Converter:
+    allowed = ", ".join(member.value for member in enum)
+
+    def convert(value: Any) -> Any:
         try:
-            return tp(value)
+            return enum(value)
         except ValueError:
-            allowed = ", ".join(m.value for m in tp)
-            raise InvalidEvent(path, f"must be one of {allowed}") from None
-    converter = _SCALARS.get(tp)
-    if converter is None:  # pragma: no cover - a class in catalog uses a type we do not know
-        raise TypeError(f"no conversion for {tp!r}")
-    try:
-        return converter(value)
-    except (TypeError, ValueError):
-        raise InvalidEvent(path, f"must be {_describe(tp)}") from None
+            raise InvalidEvent("", f"must be one of {allowed}" if value is not None else "is required") from None
+
+    return convert
 
 
-def _convert_union(options: tuple[Any, ...], value: Any, path: str) -> Any:
-    if value is None:
-        if type(None) in options:
-            return None
-        raise InvalidEvent(path, "is required")
-    candidates = [o for o in options if o is not type(None)]
-    if isinstance(value, tuple) and len(value) == 2:  # fastavro's (record name, value) for a union branch
-        name, value = value
-        candidates = [o for o in candidates if dataclasses.is_dataclass(o) and avro_name(o) == name] or candidates
-    first_error: InvalidEvent | None = None
-    for option in candidates:
+def _scalar_converter(tp: Any) -> Converter:
+    parse = _SCALARS[tp]
+    expected = f"must be {_describe(tp)}"
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            raise InvalidEvent("", "is required")
         try:
-            return _convert(option, value, path)
-        except InvalidEvent as error:
-            first_error = first_error or error
-    assert first_error is not None
-    raise first_error
+            return parse(value)
+        except (TypeError, ValueError):
+            raise InvalidEvent("", expected) from None
 
-
-def _convert_collection(tp: Any, value: Any, path: str) -> Any:
-    if not isinstance(value, (list, tuple, set, frozenset)):
-        raise InvalidEvent(path, "must be a list")
-    item_type = typing.get_args(tp)[0]
-    items = [_convert(item_type, item, f"{path}[{i}]") for i, item in enumerate(value)]
-    return typing.get_origin(tp)(items)
-
-
-def _convert_record(cls: type, value: Any, path: str) -> Any:
-    if isinstance(value, cls):
-        return value
-    if not isinstance(value, dict):
-        raise InvalidEvent(path, f"must be {_describe(cls)}")
-    known = {f.name for f, _ in _fields(cls)}
-    unknown = sorted(k for k in value if k not in known and k != "-type")
-    if unknown:
-        raise InvalidEvent(_join(path, unknown[0]), f"is not a field of {cls.__name__}")
-    arguments = {}
-    for field, hint in _fields(cls):
-        if field.name in value:
-            arguments[field.name] = _convert(hint, value[field.name], _join(path, field.name))
-        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise InvalidEvent(_join(path, field.name), "is required")
-    return cls(**arguments)
+    return convert
 
 
 def _to_str(value: Any) -> str:

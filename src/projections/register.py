@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from events import codec
 from events.convert import from_plain, to_plain
 from events.customer import CustomerState, evolve
-from projections.tables import AppliedEventRow, CustomerRow, CustomerStateRow, OffsetRow
+from projections.tables import AppliedEventRow, Base, CustomerRow, CustomerStateRow, OffsetRow
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +67,7 @@ def apply_batch(engine: Engine, records: Sequence[LogRecord]) -> BatchResult:
         }
         changed: set[str] = set()
         duplicates = 0
+        applied_now: list[dict[str, str]] = []
         for event, event_id in zip(events, event_ids):
             if event_id in seen:
                 duplicates += 1
@@ -71,21 +75,21 @@ def apply_batch(engine: Engine, records: Sequence[LogRecord]) -> BatchResult:
             seen.add(event_id)
             states[event.customer_id] = evolve(states.get(event.customer_id), event)
             changed.add(event.customer_id)
-            session.add(AppliedEventRow(event_id=event_id, customer_id=event.customer_id))
-        for customer_id in changed:
-            state = states[customer_id]
-            session.merge(CustomerStateRow(customer_id=customer_id, state=to_plain(state, for_json=True)))
-            session.merge(register_row(state))
+            applied_now.append({"event_id": event_id, "customer_id": event.customer_id})
+        if applied_now:
+            session.execute(insert(AppliedEventRow), applied_now)
+        upsert(session, CustomerStateRow, [{"customer_id": c, "state": to_plain(states[c], for_json=True)} for c in changed])
+        upsert(session, CustomerRow, [register_row(states[c]) for c in changed])
         _remember_offsets(session, records)
     return BatchResult(applied=len(events) - duplicates, duplicates=duplicates)
 
 
-def register_row(state: CustomerState) -> CustomerRow:
+def register_row(state: CustomerState) -> dict[str, Any]:
     """The register's row for a customer: what downstream may see."""
     name = None if state.protected else state.name
     address = None if state.protected else state.address
     address_since = None if state.protected or not state.addresses else state.addresses[-1].effective_date
-    return CustomerRow(
+    return dict(
         customer_id=state.customer_id,
         kind=state.kind.value if state.kind else None,
         status=state.status.value,
@@ -117,5 +121,20 @@ def _remember_offsets(session: Session, records: Sequence[LogRecord]) -> None:
     for record in records:
         key = (record.topic, record.partition)
         next_offsets[key] = max(next_offsets.get(key, 0), record.offset + 1)
-    for (topic, partition), offset in next_offsets.items():
-        session.merge(OffsetRow(projection=PROJECTION, topic=topic, partition=partition, next_offset=offset))
+    upsert(
+        session,
+        OffsetRow,
+        [{"projection": PROJECTION, "topic": t, "partition": p, "next_offset": o} for (t, p), o in next_offsets.items()],
+    )
+
+
+def upsert(session: Session, table: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Insert rows, replacing those with the same primary key (SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[dialect]
+    statement = insert(table)
+    keys = [column.name for column in table.__table__.primary_key]
+    replaced = {name: statement.excluded[name] for name in rows[0] if name not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=replaced), rows)

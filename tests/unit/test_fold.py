@@ -52,8 +52,8 @@ def test_a_customer_who_dies_loses_every_consent():
 def test_a_protected_identity_leaves_no_name_or_address_in_the_register():
     state = fold([registered(), ProtectedIdentitySet(envelope=envelope(ANNA), protection=Protection.SKYDDAD_FOLKBOKFORING)])
     row = register_row(state)
-    assert row.protected
-    assert (row.given_names, row.surname, row.street, row.postal_code, row.city) == (None,) * 5
+    assert row["protected"]
+    assert [row[column] for column in ("given_names", "surname", "street", "postal_code", "city")] == [None] * 5
 
 
 def test_an_erased_customer_keeps_no_personal_data():

@@ -1,0 +1,147 @@
+"""How long from `publish` of N events to a register that is current, next to raw Kafka on the same broker.
+
+    .venv/bin/python bench/publish_to_register.py [--events 10000] [--database-url URL]
+
+Baseline, measured in the same run on the same broker: produce N pre-encoded
+messages (idempotent producer, acks=all) and consume and decode them again.
+Full path: validate and publish N events, the worker admits them to the log,
+the projection folds them into the register; the clock stops when every event
+id is in the register. The worker and the projection are started and warmed up
+before the clock starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from events import codec
+from events.jsonlines import parse_lines
+from events.publish import Publisher
+from events.topics import ensure_topics
+from projections.tables import AppliedEventRow, connect
+from registervard.demo import demo_events
+from registervard.settings import Settings
+
+
+def demo_batch(count: int) -> list:
+    """About `count` valid events from the demo generator."""
+    customers = max(1, count * 300 // 694)
+    lines = demo_events(customers=customers, seed=11)
+    while len(lines) < count:
+        customers += 50
+        lines = demo_events(customers=customers, seed=11)
+    return [parsed.event for parsed in parse_lines(lines[:count])]
+
+
+async def raw_baseline(settings: Settings, events: list) -> float:
+    """Seconds to produce the events as bytes and consume and decode them again."""
+    raw_settings = Settings(kafka=settings.kafka, topic_prefix=f"{settings.topic_prefix}-raw")
+    await ensure_topics(raw_settings)  # same partitions and configs as the real log
+    topic = raw_settings.events_topic
+    encoded = [(e.customer_id.encode(), codec.encode(e)) for e in events]
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, enable_idempotence=True, acks="all", linger_ms=5)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka, auto_offset_reset="earliest")
+    await producer.start()
+    await consumer.start()
+    try:
+        start = time.perf_counter()
+        futures = [await producer.send(topic, key=k, value=v) for k, v in encoded]
+        await asyncio.gather(*futures)
+        seen = 0
+        while seen < len(encoded):
+            for batch in (await consumer.getmany(timeout_ms=200, max_records=2000)).values():
+                for message in batch:
+                    codec.decode(message.value)
+                    seen += 1
+        return time.perf_counter() - start
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def start(command: list[str], settings: Settings, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "REGISTERVARD_KAFKA": settings.kafka, "REGISTERVARD_TOPIC_PREFIX": settings.topic_prefix,
+           "REGISTERVARD_DATABASE_URL": settings.database_url}
+    return subprocess.Popen([sys.executable, "-m", "registervard", *command], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+async def wait_for_applied(settings: Settings, count: int, timeout: float = 600) -> None:
+    engine = connect(settings.database_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            if session.scalar(select(func.count()).select_from(AppliedEventRow)) >= count:
+                return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"the register did not reach {count} events in {timeout}s")
+
+
+async def full_path(settings: Settings, events: list, logs: Path) -> float:
+    """Seconds from publishing the events to all of them being in the register."""
+    processes = [start(["worker"], settings, logs / "worker.log"), start(["project"], settings, logs / "projection.log")]
+    try:
+        warm_up = events[0]
+        async with Publisher(settings) as publisher:
+            await publisher.publish([warm_up])
+            await wait_for_applied(settings, 1, timeout=120)
+            start_time = time.perf_counter()
+            for chunk in range(0, len(events), 1000):
+                await publisher.publish(events[chunk : chunk + 1000])
+        await wait_for_applied(settings, len(events))  # the warm-up event was one of them
+        return time.perf_counter() - start_time
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--kafka", default=os.environ.get("REGISTERVARD_KAFKA", "127.0.0.1:9092"))
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="rv-bench-"))
+    settings = Settings(
+        kafka=args.kafka,
+        topic_prefix=f"bench-{uuid.uuid4().hex[:8]}",
+        database_url=args.database_url or f"sqlite:///{workdir / 'register.db'}",
+    )
+    await ensure_topics(settings)
+    print(f"Generating {args.events} events...", file=sys.stderr)
+    events = demo_batch(args.events)
+    encoded = [(e.customer_id.encode(), codec.encode(e)) for e in events]
+    assert len({e.event_id for e in events}) == len(events)
+
+    print("Raw produce + consume + decode...", file=sys.stderr)
+    raw = await raw_baseline(settings, events)
+    print("Publish -> worker -> log -> projection -> register...", file=sys.stderr)
+    full = await full_path(settings, events, workdir)
+    backend = connect(settings.database_url).dialect.name
+    print(json.dumps({
+        "events": len(encoded),
+        "database": backend,
+        "raw_produce_consume_decode_s": round(raw, 3),
+        "publish_to_current_register_s": round(full, 3),
+        "ratio_full_to_raw": round(full / raw, 2),
+        "full_events_per_s": round(len(events) / full),
+        "raw_events_per_s": round(len(events) / raw),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
