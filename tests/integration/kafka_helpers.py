@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -19,14 +20,15 @@ async def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, by
         await producer.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, *, until: int, timeout: float = 60) -> list:
-    """Every message of `topic` from the beginning, once at least `until` of them have arrived."""
+async def read_topic(bootstrap: str, topic: str, *, until: int | Callable[[list], bool], timeout: float = 60) -> list:
+    """Every message of `topic` from the beginning, once `until` of them (or `until(messages)`) are there."""
+    done = until if callable(until) else lambda messages: len(messages) >= until
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     messages: list = []
     deadline = time.monotonic() + timeout
     try:
-        while len(messages) < until and time.monotonic() < deadline:
+        while not done(messages) and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             messages += [m for batch in batches.values() for m in batch]
         await asyncio.sleep(0)
