@@ -188,6 +188,8 @@ class CustomerRegistered(Event):
     """Person (B2C) or company (B2B)."""
     registration: Registration | SealedPersonalData
     """Personal details, in clear or sealed."""
+    company: str | None = None
+    """The company of the group the customer became a customer of."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,9 +10,11 @@ not replace May's address.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+import calendar
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
+from uuid import UUID
 
 from events.catalog import (
     AddressChanged,
@@ -85,6 +87,10 @@ class DatedAddress(Dated):
     """The address."""
 
 
+NIX_OVERRIDE_VALIDITY_MONTHS = 3
+"""Since 1 July 2017 a consent to be called despite NIX lapses by itself after 3 months."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Consent:
     """A consent the customer has given and not withdrawn, nor let lapse."""
@@ -97,10 +103,26 @@ class Consent:
     """The company it covers."""
     given_at: datetime
     """When the customer gave it."""
+    event_id: str
+    """The ConsentGiven event."""
     overrides_nix: bool = False
     """Whether it allows calls despite NIX."""
     valid_until: date | None = None
     """Last valid day, when the consent says so."""
+    lapses_on: date | None = None
+    """First day it no longer applies: the earlier of its own end and, for a NIX override, 3 months after it was given."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NixStatus:
+    """What the latest NIX register version read says about one phone number."""
+
+    phone: str
+    """The number, E.164."""
+    registered: bool
+    """Registered in NIX-Telefon: no telemarketing calls without an override consent."""
+    as_of: date
+    """Date of the NIX register version (or of the report, when no version was given)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,8 +155,12 @@ class CustomerState:
     """Day of emigration."""
     consents: tuple[Consent, ...] = ()
     """Consents in force."""
-    nix_numbers: frozenset[str] = frozenset()
-    """Phone numbers registered in NIX-Telefon."""
+    nix: tuple[NixStatus, ...] = ()
+    """NIX-Telefon status of each phone number checked."""
+    customer_of: frozenset[str] = frozenset()
+    """Companies the customer is an existing customer of (when registered with a company)."""
+    event_ids: frozenset[str] = frozenset()
+    """Every event applied, so that an event delivered twice takes effect once."""
     opted_out: frozenset[Channel] = frozenset()
     """Channels the customer opted out of direct marketing on (ANY = all)."""
     events_applied: int = 0
@@ -145,6 +171,11 @@ class CustomerState:
     @property
     def registered(self) -> bool:
         return self.kind is not None
+
+    @property
+    def nix_numbers(self) -> frozenset[str]:
+        """Phone numbers registered in NIX-Telefon."""
+        return frozenset(entry.phone for entry in self.nix if entry.registered)
 
     @property
     def name(self) -> PersonName | None:
@@ -165,14 +196,17 @@ def fold(events: list[Event], state: CustomerState | None = None) -> CustomerSta
 
 
 def evolve(state: CustomerState | None, event: Event) -> CustomerState:
-    """The customer's state after one more event."""
+    """The customer's state after one more event; an event already applied changes nothing."""
     state = state or CustomerState(customer_id=event.customer_id)
-    state = replace(
+    event_id = str(event.event_id)
+    if event_id in state.event_ids:
+        return state
+    return replace(
         _apply(state, event),
         events_applied=state.events_applied + 1,
         last_occurred_at=max(filter(None, (state.last_occurred_at, event.envelope.occurred_at))),
+        event_ids=state.event_ids | {event_id},
     )
-    return state
 
 
 def _apply(state: CustomerState, event: Event) -> CustomerState:
@@ -201,16 +235,23 @@ def _apply(state: CustomerState, event: Event) -> CustomerState:
             return replace(state, status=status, emigrated_on=event.effective_date)
         case ConsentGiven():
             return replace(state, consents=(*_without(state.consents, event), _consent(event)))
-        case ConsentWithdrawn() | ConsentExpired():
+        case ConsentWithdrawn():
             return replace(state, consents=_without(state.consents, event))
-        case NixRegistered(phone=str() as phone):
-            return replace(state, nix_numbers=state.nix_numbers | {phone})
-        case NixDeregistered(phone=str() as phone):
-            return replace(state, nix_numbers=state.nix_numbers - {phone})
+        case ConsentExpired():  # caused by the ConsentGiven that lapsed; a renewed consent stays
+            return replace(state, consents=_without(state.consents, event, given_by=event.envelope.causation_id))
+        case NixRegistered(phone=str() as phone) | NixDeregistered(phone=str() as phone):
+            return replace(state, nix=_nix_status(state.nix, event, phone))
         case MarketingOptOut():
             return replace(state, opted_out=state.opted_out | {event.channel})
         case CustomerErased():
-            return CustomerState(customer_id=state.customer_id, kind=state.kind, status=Status.ERASED, deceased_on=state.deceased_on)
+            return CustomerState(
+                customer_id=state.customer_id,
+                kind=state.kind,
+                status=Status.ERASED,
+                deceased_on=state.deceased_on,
+                emigrated_on=state.emigrated_on,
+                customer_of=state.customer_of,
+            )
         case _ if _is_sealed(event):
             raise ValueError(f"{type(event).__name__} {event_id} carries sealed personal data; unseal it before folding")
     raise TypeError(f"no rule for {type(event).__name__}")
@@ -228,6 +269,7 @@ def _registered(state: CustomerState, event: CustomerRegistered, details: Regist
         if details.address
         else state.addresses,
         contact=details.contact or state.contact,
+        customer_of=state.customer_of | ({event.company} if event.company else set()),
     )
 
 
@@ -243,8 +285,13 @@ def _same_consent(consent: Consent, event: ConsentEvent) -> bool:
     return (consent.purpose, consent.channel, consent.company) == (event.purpose, event.channel, event.company)
 
 
-def _without(consents: tuple[Consent, ...], event: ConsentEvent) -> tuple[Consent, ...]:
-    return tuple(c for c in consents if not _same_consent(c, event))
+def _without(consents: tuple[Consent, ...], event: ConsentEvent, given_by: UUID | None = None) -> tuple[Consent, ...]:
+    """The consents but the one `event` is about; when it names the ConsentGiven that caused it, only if that one is still in force."""
+
+    def ended(consent: Consent) -> bool:
+        return _same_consent(consent, event) and (given_by is None or consent.event_id == str(given_by))
+
+    return tuple(c for c in consents if not ended(c))
 
 
 def _consent(event: ConsentGiven) -> Consent:
@@ -253,9 +300,37 @@ def _consent(event: ConsentGiven) -> Consent:
         channel=event.channel,
         company=event.company,
         given_at=event.envelope.occurred_at,
+        event_id=str(event.event_id),
         overrides_nix=event.overrides_nix,
         valid_until=event.valid_until,
+        lapses_on=consent_lapses_on(event),
     )
+
+
+def consent_lapses_on(event: ConsentGiven) -> date | None:
+    """The first day a consent no longer applies, from the consent alone; None if it never lapses by itself."""
+    ends = []
+    if event.valid_until is not None:
+        ends.append(event.valid_until + timedelta(days=1))
+    if event.overrides_nix:
+        ends.append(add_months(event.envelope.occurred_at.date(), NIX_OVERRIDE_VALIDITY_MONTHS))
+    return min(ends, default=None)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later, or the month's last day when it has no such day (31 Jan + 1 = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _nix_status(entries: tuple[NixStatus, ...], event: NixRegistered | NixDeregistered, phone: str) -> tuple[NixStatus, ...]:
+    as_of = event.register_version_date or event.envelope.occurred_at.date()
+    current = next((entry for entry in entries if entry.phone == phone), None)
+    if current is not None and current.as_of > as_of:
+        return entries  # an older register version does not overrule a newer one
+    others = tuple(entry for entry in entries if entry.phone != phone)
+    return (*others, NixStatus(phone=phone, registered=isinstance(event, NixRegistered), as_of=as_of))
 
 
 def _is_sealed(event: Event) -> bool:
