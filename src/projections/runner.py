@@ -1,29 +1,80 @@
-"""Keeps the register current: reads the event log and applies it batch by batch.
+"""Runs projections: reads the event log and applies it batch by batch, exactly once in effect.
 
-The projection takes every partition of the log itself (no consumer group) and
-starts each one at the offset stored in its own database, because that offset
-was committed with the rows it produced. Kafka's committed offsets are never used.
+Each projection takes every partition of the log itself (no consumer group)
+and starts each one at the offset stored in its own database, because that
+offset was committed in the same transaction as the rows it produced. Kafka's
+committed offsets are never used, so a crash at any point neither loses nor
+doubles an event.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from events import codec
+from events.catalog import Event
 from events.topics import partitions_of
-from projections.register import LogRecord, apply_batch, stored_offsets
-from projections.tables import connect
+from projections.sql import upsert
+from projections.tables import OffsetRow, connect
 from registervard.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
+class Projection(Protocol):
+    """A read model built from the event log."""
+
+    name: str
+    """Stable name; its offsets are stored under it."""
+
+    def apply(self, session: Session, events: Sequence[Event]) -> None:
+        """Apply events in log order, inside the caller's transaction."""
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One message of the canonical event log, as a projection reads it."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+def stored_offsets(engine: Engine, projection: str, topic: str) -> dict[int, int]:
+    """The next offset to read for each partition of `topic`, as `projection` last committed."""
+    with Session(engine) as session:
+        rows = session.scalars(select(OffsetRow).where(OffsetRow.projection == projection, OffsetRow.topic == topic))
+        return {row.partition: row.next_offset for row in rows}
+
+
+def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRecord]) -> None:
+    """Apply log records and remember the offsets after them, in one transaction."""
+    events = [codec.decode(record.value) for record in records]  # the log holds only admitted events
+    next_offsets: dict[tuple[str, int], int] = {}
+    for record in records:
+        next_offsets[(record.topic, record.partition)] = record.offset + 1
+    with Session(engine) as session, session.begin():
+        projection.apply(session, events)
+        upsert(
+            session,
+            OffsetRow,
+            [{"projection": projection.name, "topic": t, "partition": p, "next_offset": o} for (t, p), o in next_offsets.items()],
+        )
+
+
 async def run_projection(
     settings: Settings,
+    projection: Projection,
     *,
     engine: Engine | None = None,
     stop: asyncio.Event | None = None,
@@ -31,7 +82,7 @@ async def run_projection(
     max_batch: int = 2000,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Apply the log to the register until `stop` is set (or, with until_caught_up, until the end). Returns events read."""
+    """Apply the log to `projection` until `stop` is set (or, with until_caught_up, until the end). Returns events read."""
     engine = engine or connect(settings.database_url)
     stop = stop or asyncio.Event()
     consumer = AIOKafkaConsumer(
@@ -44,7 +95,7 @@ async def run_projection(
     await consumer.start()
     total = 0
     try:
-        partitions = await _assign_from_stored_offsets(consumer, engine, settings)
+        partitions = await _assign_from_stored_offsets(consumer, engine, projection.name, settings)
         while not stop.is_set():
             batches = await consumer.getmany(*partitions, timeout_ms=200, max_records=max_batch)
             records = [
@@ -53,9 +104,9 @@ async def run_projection(
                 for m in messages
             ]
             if records:
-                result = await asyncio.to_thread(apply_batch, engine, records)
+                await asyncio.to_thread(apply_batch, engine, projection, records)
                 total += len(records)
-                log.info("batch_applied", events=result.applied, duplicates=result.duplicates)
+                log.info("batch_applied", projection=projection.name, events=len(records))
                 if on_batch:
                     on_batch(total)
             elif until_caught_up and await _caught_up(consumer, partitions):
@@ -65,20 +116,22 @@ async def run_projection(
     return total
 
 
-async def _assign_from_stored_offsets(consumer: AIOKafkaConsumer, engine: Engine, settings: Settings) -> list[TopicPartition]:
+async def _assign_from_stored_offsets(
+    consumer: AIOKafkaConsumer, engine: Engine, projection: str, settings: Settings
+) -> list[TopicPartition]:
     topic = settings.events_topic
     numbers = await partitions_of(settings, topic)
     if not numbers:
         raise RuntimeError(f"topic {topic} does not exist; run `registervard topics create` or start the worker")
     partitions = [TopicPartition(topic, n) for n in numbers]
     consumer.assign(partitions)
-    offsets = stored_offsets(engine, topic)
+    offsets = stored_offsets(engine, projection, topic)
     for tp in partitions:
         if tp.partition in offsets:
             consumer.seek(tp, offsets[tp.partition])
         else:
             await consumer.seek_to_beginning(tp)
-    log.info("projection_started", topic=topic, partitions=len(partitions), resumed=len(offsets))
+    log.info("projection_started", projection=projection, topic=topic, partitions=len(partitions), resumed=len(offsets))
     return partitions
 
 

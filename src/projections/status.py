@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from events.topics import partitions_of
-from projections.register import stored_offsets
+from projections.runner import stored_offsets
 from projections.tables import CustomerRow, connect
 from registervard.settings import Settings
 
@@ -28,7 +28,7 @@ async def register_status(settings: Settings) -> RegisterStatus:
     engine = connect(settings.database_url)
     with Session(engine) as session:
         customers = dict(session.execute(select(CustomerRow.status, func.count()).group_by(CustomerRow.status)).all())
-    applied = stored_offsets(engine, settings.events_topic)
+    applied = stored_offsets(engine, "register", settings.events_topic)
     partitions = [TopicPartition(settings.events_topic, n) for n in await partitions_of(settings, settings.events_topic)]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka)
     await consumer.start()

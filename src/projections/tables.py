@@ -56,15 +56,6 @@ class CustomerStateRow(Base):
     state: Mapped[dict] = mapped_column(JSON)
 
 
-class AppliedEventRow(Base):
-    """Event ids already applied: an event delivered twice takes effect once."""
-
-    __tablename__ = "applied_events"
-
-    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(String(100), index=True)
-
-
 class OffsetRow(Base):
     """The next offset to read per partition, written in the same transaction as the rows it produced."""
 

@@ -116,13 +116,21 @@ def worker() -> None:
 @app.command()
 @advise_on_failure
 def project(
-    until_caught_up: Annotated[bool, typer.Option(help="Stop once the register has every event in the log.")] = False,
+    until_caught_up: Annotated[bool, typer.Option(help="Stop once every projection has every event in the log.")] = False,
+    only: Annotated[list[str] | None, typer.Option(help="Run only this projection (repeatable).")] = None,
 ) -> None:
-    """Keep the register current from the event log."""
+    """Keep the projections (the register and the others) current from the event log."""
+    from projections.catalog import projections
     from projections.runner import run_projection
 
-    total = _run(run_projection(Settings.from_env(), until_caught_up=until_caught_up))
-    console.print(f"Applied {total} event(s).")
+    settings = Settings.from_env()
+    chosen = projections(settings, only)
+
+    async def run_all() -> list[int]:
+        return await asyncio.gather(*(run_projection(settings, p, until_caught_up=until_caught_up) for p in chosen))
+
+    for projection, total in zip(chosen, _run(run_all())):
+        console.print(f"{projection.name}: applied {total} event(s).")
 
 
 @app.command()

@@ -8,8 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from events import codec
 from events.catalog import CustomerKind, CustomerRegistered, PersonName, Registration
@@ -17,8 +15,8 @@ from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.read import customer_record
+from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.tables import AppliedEventRow, connect
 from tests.builders import envelope, person
 from tests.conftest import eventually
 from tests.integration.kafka_helpers import produce_raw, read_topic
@@ -35,7 +33,7 @@ async def running_projection(settings, database_url):
     """The register projection running against `database_url` while the block runs."""
     settings = replace(settings, database_url=database_url)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_projection(settings, stop=stop))
+    task = asyncio.create_task(run_projection(settings, RegisterProjection(), stop=stop))
     try:
         yield settings
     finally:
@@ -107,5 +105,3 @@ async def test_the_same_event_published_twice_changes_the_register_once(settings
         await asyncio.sleep(1)  # give a second copy every chance to be applied
         record = customer_record(project, customer)
     assert record["events_applied"] == 1
-    with Session(connect(project.database_url)) as session:
-        assert session.scalar(select(func.count()).where(AppliedEventRow.customer_id == customer)) == 1

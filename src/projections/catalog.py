@@ -1,0 +1,16 @@
+"""Every projection the service runs, by name."""
+
+from __future__ import annotations
+
+from projections.register import RegisterProjection
+from projections.runner import Projection
+from registervard.settings import Settings
+
+
+def projections(settings: Settings, only: list[str] | None = None) -> list[Projection]:
+    """The projections to run: all of them, or those named in `only`."""
+    available: dict[str, Projection] = {p.name: p for p in [RegisterProjection()]}
+    unknown = sorted(set(only or ()) - set(available))
+    if unknown:
+        raise ValueError(f"unknown projection(s) {', '.join(unknown)}; choose from {', '.join(available)}")
+    return [p for name, p in available.items() if not only or name in only]
