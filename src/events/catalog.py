@@ -190,6 +190,8 @@ class CustomerRegistered(Event):
     """Personal details, in clear or sealed."""
     company: str | None = None
     """The company of the group the customer became a customer of."""
+    contact_person_for: str | None = None
+    """For a company's contact person: the company's customer id."""
 
 
 @dataclass(frozen=True, kw_only=True)

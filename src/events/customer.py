@@ -159,6 +159,8 @@ class CustomerState:
     """NIX-Telefon status of each phone number checked."""
     customer_of: frozenset[str] = frozenset()
     """Companies the customer is an existing customer of (when registered with a company)."""
+    contact_person_for: str | None = None
+    """For a company's contact person: the company's customer id."""
     event_ids: frozenset[str] = frozenset()
     """Every event applied, so that an event delivered twice takes effect once."""
     opted_out: frozenset[Channel] = frozenset()
@@ -270,6 +272,7 @@ def _registered(state: CustomerState, event: CustomerRegistered, details: Regist
         else state.addresses,
         contact=details.contact or state.contact,
         customer_of=state.customer_of | ({event.company} if event.company else set()),
+        contact_person_for=event.contact_person_for or state.contact_person_for,
     )
 
 

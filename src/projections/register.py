@@ -3,7 +3,8 @@
 The fold (`events.customer.evolve`) decides what a customer's state is; this
 module only stores it: the full state for the fold to go on from, and the
 register row that downstream systems read, with a protected identity's name
-and address left out.
+and address left out, and an outbox row per changed customer for the
+downstream topic's publisher, all in the runner's transaction.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from events.catalog import Event
 from events.convert import from_plain, to_plain
 from events.customer import CustomerState, evolve
+from projections.runner import LoggedEvent
 from projections.sql import upsert
-from projections.tables import CustomerRow, CustomerStateRow
+from projections.tables import CustomerRow, CustomerStateRow, OutboxRow
 
 
 class RegisterProjection:
@@ -27,8 +28,9 @@ class RegisterProjection:
 
     name = "register"
 
-    def apply(self, session: Session, events: Sequence[Event]) -> None:
+    def apply(self, session: Session, batch: Sequence[LoggedEvent]) -> None:
         """Fold a batch of events into the register, inside the caller's transaction."""
+        events = [logged.event for logged in batch]
         customer_ids = sorted({e.customer_id for e in events})
         states = load_states(session, customer_ids)
         before = dict(states)
@@ -37,6 +39,7 @@ class RegisterProjection:
         changed = [c for c in customer_ids if states.get(c) is not before.get(c)]
         upsert(session, CustomerStateRow, [{"customer_id": c, "state": to_plain(states[c], for_json=True)} for c in changed])
         upsert(session, CustomerRow, [register_row(states[c]) for c in changed])
+        upsert(session, OutboxRow, [{"customer_id": c} for c in changed])
 
 
 def load_states(session: Session, customer_ids: Sequence[str]) -> dict[str, CustomerState]:

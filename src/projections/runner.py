@@ -30,16 +30,6 @@ from registervard.settings import Settings
 log = structlog.get_logger(__name__)
 
 
-class Projection(Protocol):
-    """A read model built from the event log."""
-
-    name: str
-    """Stable name; its offsets are stored under it."""
-
-    def apply(self, session: Session, events: Sequence[Event]) -> None:
-        """Apply events in log order, inside the caller's transaction."""
-
-
 @dataclass(frozen=True)
 class LogRecord:
     """One message of the canonical event log, as a projection reads it."""
@@ -48,6 +38,25 @@ class LogRecord:
     partition: int
     offset: int
     value: bytes
+    """The message's bytes as stored in the log."""
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event and where in the log it stands."""
+
+    record: LogRecord
+    event: Event
+
+
+class Projection(Protocol):
+    """A read model built from the event log."""
+
+    name: str
+    """Stable name; its offsets are stored under it."""
+
+    def apply(self, session: Session, batch: Sequence[LoggedEvent]) -> None:
+        """Apply events in log order, inside the caller's transaction."""
 
 
 def stored_offsets(engine: Engine, projection: str, topic: str) -> dict[int, int]:
@@ -59,12 +68,12 @@ def stored_offsets(engine: Engine, projection: str, topic: str) -> dict[int, int
 
 def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRecord]) -> None:
     """Apply log records and remember the offsets after them, in one transaction."""
-    events = [codec.decode(record.value) for record in records]  # the log holds only admitted events
+    batch = [LoggedEvent(record, codec.decode(record.value)) for record in records]  # the log holds only admitted events
     next_offsets: dict[tuple[str, int], int] = {}
     for record in records:
         next_offsets[(record.topic, record.partition)] = record.offset + 1
     with Session(engine) as session, session.begin():
-        projection.apply(session, events)
+        projection.apply(session, batch)
         upsert(
             session,
             OffsetRow,

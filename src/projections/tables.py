@@ -56,6 +56,18 @@ class CustomerStateRow(Base):
     state: Mapped[dict] = mapped_column(JSON)
 
 
+class OutboxRow(Base):
+    """Customers whose register row changed and has not yet been published downstream.
+
+    Written in the projection's transaction, emptied by the downstream publisher
+    once Kafka has acknowledged the customer's new snapshot.
+    """
+
+    __tablename__ = "downstream_outbox"
+
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
 class OffsetRow(Base):
     """The next offset to read per partition, written in the same transaction as the rows it produced."""
 
