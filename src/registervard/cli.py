@@ -185,5 +185,8 @@ def demo_generate(
     console.print(f"Wrote {len(lines)} events for {customers} customers to {output}")
 
 
+# Command groups defined in registervard/commands/ (one module each) are added here.
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors)
