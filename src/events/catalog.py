@@ -64,6 +64,21 @@ class WithdrawalReason(StrEnum):
     OTHER = "OTHER"
 
 
+class PurgeReason(StrEnum):
+    PROTECTED_IDENTITY = "PROTECTED_IDENTITY"
+    ERASURE = "ERASURE"
+    OTHER = "OTHER"
+
+
+class DataCategory(StrEnum):
+    NAME = "NAME"
+    ADDRESS = "ADDRESS"
+    IDENTITY_NUMBER = "IDENTITY_NUMBER"
+    CONTACT = "CONTACT"
+    ALL = "ALL"
+    OTHER = "OTHER"
+
+
 class ErasureReason(StrEnum):
     CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
     RETENTION_EXPIRED = "RETENTION_EXPIRED"
@@ -347,6 +362,16 @@ class CustomerErased(Event):
     """Why the data was erased."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class PersonalDataPurgeRequested(Event):
+    """Recipients were told to delete their copies of some of the customer's data."""
+
+    reason: PurgeReason
+    """Protected identity, erasure or other."""
+    data_categories: tuple[DataCategory, ...]
+    """Which kinds of personal data to delete."""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -367,6 +392,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NixDeregistered,
         MarketingOptOut,
         CustomerErased,
+        PersonalDataPurgeRequested,
     )
 }
 """Event classes by name; the name is also the schema's name."""

@@ -39,6 +39,7 @@ from events.catalog import (
     NixDeregistered,
     NixRegistered,
     PersonalIdentityNumberAssigned,
+    PersonalDataPurgeRequested,
     PersonName,
     PostalAddress,
     ProtectedIdentityLifted,
@@ -235,6 +236,8 @@ def _apply(state: CustomerState, event: Event) -> CustomerState:
         case CustomerEmigrated():
             status = state.status if state.status is Status.DECEASED else Status.EMIGRATED
             return replace(state, status=status, emigrated_on=event.effective_date)
+        case ConsentGiven() if state.deceased_on is not None or state.status is Status.ERASED:
+            return state  # death ended every consent, including one reported late
         case ConsentGiven():
             return replace(state, consents=(*_without(state.consents, event), _consent(event)))
         case ConsentWithdrawn():
@@ -254,6 +257,8 @@ def _apply(state: CustomerState, event: Event) -> CustomerState:
                 emigrated_on=state.emigrated_on,
                 customer_of=state.customer_of,
             )
+        case PersonalDataPurgeRequested():
+            return state  # an instruction to recipients; the register's own state is already right
         case _ if _is_sealed(event):
             raise ValueError(f"{type(event).__name__} {event_id} carries sealed personal data; unseal it before folding")
     raise TypeError(f"no rule for {type(event).__name__}")

@@ -42,6 +42,8 @@ def values_of(hint) -> st.SearchStrategy:
         return st.one_of(*(values_of(option) for option in typing.get_args(hint)))
     if hint is type(None):
         return st.none()
+    if typing.get_origin(hint) is tuple:
+        return st.lists(values_of(typing.get_args(hint)[0]), max_size=3).map(tuple)
     if isinstance(hint, type) and issubclass(hint, StrEnum):
         return st.sampled_from(list(hint))
     if dataclasses.is_dataclass(hint):

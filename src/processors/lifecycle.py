@@ -1,0 +1,227 @@
+"""The lifecycle rules: what may enter the log given what we know, and what follows from it.
+
+All of it is pure and deterministic. `Lifecycle` holds every customer's state
+(the fold of the canonical log) and answers three questions:
+
+* `admit(event)`: may this event enter the log now? If so, which events follow
+  from it (a death withdraws every consent, a protected identity asks
+  recipients to purge name and address)?
+* `due(now)`: which consents have lapsed by `now` (a NIX override consent
+  3 months after it was given), even if no other event for the customer came?
+* `replay(log)`: rebuild the states from the log and list the consequences the
+  log should hold but does not (after a crash between an event and its
+  consequences).
+
+Derived events are computed from event time only: their ids, times and
+contents depend on the events that caused them, never on when or how often the
+processor ran. Replaying the same log always yields the same derived events.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+from events.catalog import (
+    AddressChanged,
+    ConsentExpired,
+    ConsentGiven,
+    ConsentWithdrawn,
+    CustomerDeceased,
+    CustomerErased,
+    CustomerRegistered,
+    DataCategory,
+    Envelope,
+    Event,
+    NameChanged,
+    PersonalDataPurgeRequested,
+    ProtectedIdentitySet,
+    PurgeReason,
+    WithdrawalReason,
+)
+from events.customer import Consent, CustomerState, Status, evolve
+
+SOURCE = "REGISTERVARD"
+"""Source of the events Registervård derives itself."""
+
+DERIVED_ID_NAMESPACE = uuid.UUID("0d9f7c2e-3b1a-4c55-8e0b-6a2f4d1c9e73")
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The event may enter the log; `derived` follow it, in this order."""
+
+    event: Event
+    derived: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The event contradicts what we know; it goes to the dead-letter topic."""
+
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The event is already in the log; it is dropped."""
+
+    event: Event
+
+
+def check(state: CustomerState | None, event: Event) -> Refused | Duplicate | None:
+    """Why `event` may not enter the log given the customer's state, or None if it may."""
+    if state is not None and str(event.event_id) in state.event_ids:
+        return Duplicate(event)
+    registered = state is not None and state.registered
+    if isinstance(event, CustomerRegistered):
+        if registered:
+            return Refused("ALREADY_REGISTERED", "customer_id is already registered; send the changes as their own events")
+        return None
+    if not registered:
+        return Refused("UNKNOWN_CUSTOMER", "customer_id has not been registered (CustomerRegistered must come first)")
+    assert state is not None
+    if state.status is Status.ERASED:
+        return Refused("CUSTOMER_ERASED", "the customer has been erased; no new facts may be recorded about them")
+    if state.deceased_on is not None:
+        return _after_death(state.deceased_on, event)
+    return None
+
+
+def _after_death(died: date, event: Event) -> Refused | None:
+    if isinstance(event, CustomerDeceased):
+        return Refused("ALREADY_DECEASED", "the customer's death is already recorded")
+    if isinstance(event, (AddressChanged, NameChanged)) and event.effective_date > died:
+        return Refused("AFTER_DEATH", "effective_date is after the customer's date of death")
+    if isinstance(event, ConsentGiven) and event.envelope.occurred_at.date() > died:
+        return Refused("AFTER_DEATH", "occurred_at is after the customer's date of death; the dead cannot consent")
+    return None
+
+
+def consequences(before: CustomerState | None, event: Event) -> tuple[Event, ...]:
+    """The events that follow from `event`, given the state before it."""
+    if isinstance(event, CustomerDeceased) and before is not None:
+        return tuple(_withdrawn(consent, event, WithdrawalReason.DECEASED) for consent in before.consents)
+    if isinstance(event, CustomerErased) and before is not None:
+        withdrawn = tuple(_withdrawn(consent, event, WithdrawalReason.ERASED) for consent in before.consents)
+        return (*withdrawn, _purge(event, PurgeReason.ERASURE, (DataCategory.ALL,)))
+    if isinstance(event, ProtectedIdentitySet) and not (before and before.protected):
+        return (_purge(event, PurgeReason.PROTECTED_IDENTITY, (DataCategory.NAME, DataCategory.ADDRESS)),)
+    return ()
+
+
+def expiry(consent: Consent, customer_id: str) -> ConsentExpired | None:
+    """The ConsentExpired a consent will need, or None if it never lapses by itself."""
+    if consent.lapses_on is None:
+        return None
+    moment = datetime.combine(consent.lapses_on, time(0), tzinfo=UTC)
+    envelope = Envelope(
+        event_id=_derived_id(consent.event_id, "expired"),
+        customer_id=customer_id,
+        occurred_at=moment,
+        recorded_at=moment,
+        source=SOURCE,
+        causation_id=uuid.UUID(consent.event_id),
+    )
+    return ConsentExpired(
+        envelope=envelope, purpose=consent.purpose, channel=consent.channel, company=consent.company, expired_on=consent.lapses_on
+    )
+
+
+@dataclass
+class Lifecycle:
+    """Every customer's state, and the consents waiting to lapse."""
+
+    states: dict[str, CustomerState] = field(default_factory=dict)
+    _lapses: list[tuple[date, str, str]] = field(default_factory=list)
+    """Heap of (lapses_on, customer_id, ConsentGiven event id)."""
+
+    def admit(self, event: Event) -> Admitted | Refused | Duplicate:
+        """Decide on an intake event; if admitted, the state already includes it and its consequences."""
+        verdict = check(self.states.get(event.customer_id), event)
+        if verdict is not None:
+            return verdict
+        derived = self.apply(event)
+        return Admitted(event, derived)
+
+    def apply(self, event: Event) -> tuple[Event, ...]:
+        """Fold an event that is in the log, and its consequences; return the consequences."""
+        before = self.states.get(event.customer_id)
+        self._fold(event)
+        derived = consequences(before, event)
+        for follower in derived:
+            self._fold(follower)
+        return derived
+
+    def due(self, now: datetime) -> list[ConsentExpired]:
+        """Consents that have lapsed by `now`, as events, folded into the state."""
+        expired: list[ConsentExpired] = []
+        today = now.astimezone(UTC).date()
+        while self._lapses and self._lapses[0][0] <= today:
+            _, customer_id, given_id = heapq.heappop(self._lapses)
+            state = self.states.get(customer_id)
+            consent = next((c for c in state.consents if c.event_id == given_id), None) if state else None
+            if consent is None:
+                continue  # withdrawn, renewed or ended with the customer
+            event = expiry(consent, customer_id)
+            assert event is not None
+            self._fold(event)
+            expired.append(event)
+        return expired
+
+    def replay(self, log: Iterable[Event]) -> list[Event]:
+        """Fold the log; return the consequences it should hold but does not, in order."""
+        expected: dict[str, Event] = {}
+        for event in log:
+            before = self.states.get(event.customer_id)
+            self._fold(event)
+            expected.pop(str(event.event_id), None)
+            for follower in consequences(before, event):
+                if str(follower.event_id) not in self.states[follower.customer_id].event_ids:
+                    expected[str(follower.event_id)] = follower
+        missing = list(expected.values())
+        for follower in missing:
+            self._fold(follower)
+        return missing
+
+    def _fold(self, event: Event) -> None:
+        state = evolve(self.states.get(event.customer_id), event)
+        self.states[event.customer_id] = state
+        if isinstance(event, ConsentGiven):
+            given = next((c for c in state.consents if c.event_id == str(event.event_id)), None)
+            if given is not None and given.lapses_on is not None:
+                heapq.heappush(self._lapses, (given.lapses_on, event.customer_id, given.event_id))
+
+
+def _derived_id(cause_id: uuid.UUID | str, kind: str) -> uuid.UUID:
+    return uuid.uuid5(DERIVED_ID_NAMESPACE, f"{cause_id}:{kind}")
+
+
+def _derived_envelope(cause: Event, kind: str) -> Envelope:
+    return Envelope(
+        event_id=_derived_id(cause.event_id, kind),
+        customer_id=cause.customer_id,
+        occurred_at=cause.envelope.occurred_at,
+        recorded_at=cause.envelope.recorded_at,
+        source=SOURCE,
+        correlation_id=cause.envelope.correlation_id,
+        causation_id=cause.event_id,
+    )
+
+
+def _withdrawn(consent: Consent, cause: Event, reason: WithdrawalReason) -> ConsentWithdrawn:
+    return ConsentWithdrawn(
+        envelope=_derived_envelope(cause, f"withdrawn:{consent.event_id}"),
+        purpose=consent.purpose,
+        channel=consent.channel,
+        company=consent.company,
+        reason=reason,
+    )
+
+
+def _purge(cause: Event, reason: PurgeReason, categories: tuple[DataCategory, ...]) -> PersonalDataPurgeRequested:
+    return PersonalDataPurgeRequested(envelope=_derived_envelope(cause, "purge"), reason=reason, data_categories=categories)
