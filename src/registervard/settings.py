@@ -21,6 +21,8 @@ class Settings:
     """Prefix of every topic name (REGISTERVARD_TOPIC_PREFIX); tests give each run its own."""
     partitions: int = 3
     """Partitions of the topics Registervård creates (REGISTERVARD_PARTITIONS)."""
+    expiry_check_seconds: float = 60.0
+    """How often the worker looks for lapsed consents (REGISTERVARD_EXPIRY_CHECK_SECONDS)."""
 
     @property
     def intake_topic(self) -> str:
@@ -47,4 +49,5 @@ class Settings:
             database_url=env.get("REGISTERVARD_DATABASE_URL", defaults.database_url),
             topic_prefix=env.get("REGISTERVARD_TOPIC_PREFIX", defaults.topic_prefix),
             partitions=int(env.get("REGISTERVARD_PARTITIONS", defaults.partitions)),
+            expiry_check_seconds=float(env.get("REGISTERVARD_EXPIRY_CHECK_SECONDS", defaults.expiry_check_seconds)),
         )
