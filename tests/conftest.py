@@ -90,7 +90,10 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "registervard", "worker"], env=service_env(settings), stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "registervard", "worker"],
+            env=service_env(settings, REGISTERVARD_EXPIRY_CHECK_SECONDS="1"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     time.sleep(2)
     if process.poll() is not None:
