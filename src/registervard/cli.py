@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from registervard import logs
+from registervard.commands import audit
 from registervard.settings import Settings
 
 app = typer.Typer(help="Registervård keeps a customer register correct, lawful and contactable.", no_args_is_help=True)
@@ -186,6 +187,7 @@ def demo_generate(
 
 
 # Command groups defined in registervard/commands/ (one module each) are added here.
+app.add_typer(audit.app, name="audit")
 
 
 def _progress() -> Progress:
