@@ -1,20 +1,73 @@
-"""The read side of the register: what downstream systems and the CLI see."""
+"""The read side of the register: what downstream systems and the CLI see.
+
+A protected identity's name and address are never returned: the projection
+writes none while the protection lasts, and this module checks again.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from projections.tables import CustomerRow, connect
+from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, NameHistoryRow, NixStatusRow, connect
 from registervard.settings import Settings
 
 
 def customer_record(settings: Settings, customer_id: str) -> dict[str, Any] | None:
     """A customer's row in the register as a dict, or None if there is none."""
-    with Session(connect(settings.database_url)) as session:
+    with _session(settings) as session:
         row = session.get(CustomerRow, customer_id)
-        if row is None:
+        return _as_dict(row) if row is not None else None
+
+
+def customer_history(settings: Settings, customer_id: str) -> dict[str, Any] | None:
+    """A customer's address and name history, consents in force and NIX status, or None if the register does not know them.
+
+    Histories are in the fold's order (by effective date; the last entry is the
+    current one) and are empty while the customer has a protected identity.
+    """
+    with _session(settings) as session:
+        customer = session.get(CustomerRow, customer_id)
+        if customer is None:
             return None
-        return {column.key: getattr(row, column.key) for column in inspect(CustomerRow).columns}
+
+        def rows(table: type[Base], *order: Any) -> list[dict[str, Any]]:
+            found = session.scalars(select(table).where(table.customer_id == customer_id).order_by(*order))
+            return [_as_dict(row, drop=("customer_id",)) for row in found]
+
+        hidden = customer.protected
+        return {
+            "customer_id": customer_id,
+            "protected": hidden,
+            "addresses": [] if hidden else rows(AddressHistoryRow, AddressHistoryRow.seq),
+            "names": [] if hidden else rows(NameHistoryRow, NameHistoryRow.seq),
+            "consents": rows(ConsentRow, ConsentRow.purpose, ConsentRow.channel, ConsentRow.company),
+            "nix": rows(NixStatusRow, NixStatusRow.phone),
+        }
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    engine = connect(settings.database_url)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()  # a short-lived engine: leave no pooled connection behind
+
+
+def _as_dict(row: Base, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    values = {column.key: getattr(row, column.key) for column in inspect(type(row)).columns if column.key not in drop}
+    return {key: _utc(value) for key, value in values.items()}
+
+
+def _utc(value: Any) -> Any:
+    """Timestamps are stored in UTC; SQLite hands them back without a zone."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -1,10 +1,16 @@
 """The register projection: each customer's current record, folded from their events.
 
 The fold (`events.customer.evolve`) decides what a customer's state is; this
-module only stores it: the full state for the fold to go on from, and the
-register row that downstream systems read, with a protected identity's name
-and address left out, and an outbox row per changed customer for the
-downstream topic's publisher, all in the runner's transaction.
+module only stores it: the full state for the fold to go on from, the register
+row that downstream systems read, the customer's rows in the detail tables
+(address and name history, consents, NIX status, company contact persons), and
+an outbox row per changed customer for the downstream topic's publisher, all in
+the runner's transaction.
+
+What may be disclosed is decided here, from the state alone: a protected
+identity's name and address appear nowhere (no register columns, no history
+rows) until the protection is lifted, when the state still has them. An erased
+customer has no personal rows at all.
 """
 
 from __future__ import annotations
@@ -13,18 +19,40 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from events.convert import from_plain, to_plain
-from events.customer import CustomerState, evolve
+from events.customer import CustomerState, Status, evolve
 from projections.runner import LoggedEvent
 from projections.sql import upsert
-from projections.tables import CustomerRow, CustomerStateRow, OutboxRow
+from projections.tables import (
+    AddressHistoryRow,
+    Base,
+    CompanyContactRow,
+    ConsentRow,
+    CustomerRow,
+    CustomerStateRow,
+    NameHistoryRow,
+    NixStatusRow,
+    OutboxRow,
+)
+
+DETAIL_TABLES: dict[type[Base], InstrumentedAttribute[str]] = {
+    AddressHistoryRow: AddressHistoryRow.customer_id,
+    NameHistoryRow: NameHistoryRow.customer_id,
+    ConsentRow: ConsentRow.customer_id,
+    NixStatusRow: NixStatusRow.customer_id,
+    CompanyContactRow: CompanyContactRow.contact_id,
+}
+"""The tables holding several rows per customer, and the column naming the customer the rows belong to."""
+
+_CHUNK = 500
+"""Customers per DELETE ... IN (...), well below every database's limit on bound parameters."""
 
 
 class RegisterProjection:
-    """Folds events into `customer_state` and `customers`."""
+    """Folds events into `customer_state`, `customers`, the detail tables and `downstream_outbox`."""
 
     name = "register"
 
@@ -37,9 +65,22 @@ class RegisterProjection:
         for event in events:
             states[event.customer_id] = evolve(states.get(event.customer_id), event)
         changed = [c for c in customer_ids if states.get(c) is not before.get(c)]
+        if not changed:
+            return
         upsert(session, CustomerStateRow, [{"customer_id": c, "state": to_plain(states[c], for_json=True)} for c in changed])
         upsert(session, CustomerRow, [register_row(states[c]) for c in changed])
+        replace_detail_rows(session, changed, [detail_rows(states[c]) for c in changed])
         upsert(session, OutboxRow, [{"customer_id": c} for c in changed])
+
+
+def replace_detail_rows(session: Session, customer_ids: Sequence[str], rows: Sequence[dict[type[Base], list[dict[str, Any]]]]) -> None:
+    """Replace these customers' rows in every detail table: one DELETE per table (per chunk), then one executemany INSERT."""
+    for table, owner in DETAIL_TABLES.items():
+        for start in range(0, len(customer_ids), _CHUNK):
+            session.execute(delete(table).where(owner.in_(customer_ids[start : start + _CHUNK])))
+        new_rows = [row for per_customer in rows for row in per_customer[table]]
+        if new_rows:
+            session.execute(insert(table), new_rows)
 
 
 def load_states(session: Session, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
@@ -78,3 +119,55 @@ def register_row(state: CustomerState) -> dict[str, Any]:
         events_applied=state.events_applied,
         updated_at=datetime.now(UTC),
     )
+
+
+def detail_rows(state: CustomerState) -> dict[type[Base], list[dict[str, Any]]]:
+    """The customer's rows in each detail table: what downstream may see of their history, consents and NIX status."""
+    rows: dict[type[Base], list[dict[str, Any]]] = {table: [] for table in DETAIL_TABLES}
+    if state.status is Status.ERASED:
+        return rows  # the fold keeps no personal data of an erased customer; neither do we
+    c = state.customer_id
+    if not state.protected:
+        rows[AddressHistoryRow] = [
+            dict(
+                customer_id=c,
+                seq=seq,
+                effective_date=entry.effective_date,
+                care_of=entry.value.care_of,
+                street=entry.value.street,
+                postal_code=entry.value.postal_code,
+                city=entry.value.city,
+                country=entry.value.country,
+                event_id=entry.event_id,
+            )
+            for seq, entry in enumerate(state.addresses)
+        ]
+        rows[NameHistoryRow] = [
+            dict(
+                customer_id=c,
+                seq=seq,
+                effective_date=entry.effective_date,
+                given_names=entry.value.given_names,
+                surname=entry.value.surname,
+                event_id=entry.event_id,
+            )
+            for seq, entry in enumerate(state.names)
+        ]
+    rows[ConsentRow] = [
+        dict(
+            customer_id=c,
+            purpose=consent.purpose.value,
+            channel=consent.channel.value,
+            company=consent.company,
+            given_at=consent.given_at.astimezone(UTC),
+            overrides_nix=consent.overrides_nix,
+            valid_until=consent.valid_until,
+            lapses_on=consent.lapses_on,
+            event_id=consent.event_id,
+        )
+        for consent in state.consents
+    ]
+    rows[NixStatusRow] = [dict(customer_id=c, phone=entry.phone, registered=entry.registered, as_of=entry.as_of) for entry in state.nix]
+    if state.contact_person_for:
+        rows[CompanyContactRow] = [dict(company_id=state.contact_person_for, contact_id=c)]
+    return rows

@@ -1,17 +1,31 @@
-"""The register's tables (SQLAlchemy 2), for SQLite and PostgreSQL alike."""
+"""The register's tables (SQLAlchemy 2), for SQLite and PostgreSQL alike.
+
+The schema is owned by the Alembic migrations in `projections/migrations/`;
+`connect()` brings a database to their head. A table added here (or in another
+module on the same `Base`) needs a revision too: a test compares the migrated
+schema with `Base.metadata` and fails on any difference.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, String, create_engine, event
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, MetaData, String, Table, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Constraint and index names that are the same on every database, so that migrations can name them."""
+
 
 class Base(DeclarativeBase):
-    pass
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class CustomerRow(Base):
@@ -56,6 +70,81 @@ class CustomerStateRow(Base):
     state: Mapped[dict] = mapped_column(JSON)
 
 
+class AddressHistoryRow(Base):
+    """Every address the customer has had, in the fold's order (by effective date; a late report of an older move sorts before).
+
+    No rows while the customer has a protected identity, nor once erased.
+    """
+
+    __tablename__ = "address_history"
+
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """0 for the first address; the highest is the current one."""
+    effective_date: Mapped[date] = mapped_column(Date)
+    care_of: Mapped[str | None] = mapped_column(String(200))
+    street: Mapped[str] = mapped_column(String(300))
+    postal_code: Mapped[str] = mapped_column(String(20))
+    city: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    event_id: Mapped[str] = mapped_column(String(36))
+    """The event that reported the address."""
+
+
+class NameHistoryRow(Base):
+    """Every name the person has had, in the fold's order. No rows while protected, nor once erased."""
+
+    __tablename__ = "name_history"
+
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """0 for the first name; the highest is the current one."""
+    effective_date: Mapped[date] = mapped_column(Date)
+    given_names: Mapped[str] = mapped_column(String(200))
+    surname: Mapped[str] = mapped_column(String(200))
+    event_id: Mapped[str] = mapped_column(String(36))
+
+
+class ConsentRow(Base):
+    """The consents in force, one per purpose, channel and company."""
+
+    __tablename__ = "consents"
+
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    company: Mapped[str] = mapped_column(String(300), primary_key=True)
+    given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """When it was given (UTC; SQLite hands it back without a time zone)."""
+    overrides_nix: Mapped[bool] = mapped_column(Boolean)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    lapses_on: Mapped[date | None] = mapped_column(Date)
+    """First day it no longer applies, as the fold computed it; None if it never lapses by itself."""
+    event_id: Mapped[str] = mapped_column(String(36))
+    """The ConsentGiven event."""
+
+
+class NixStatusRow(Base):
+    """What the latest NIX register version read says about each of the customer's phone numbers."""
+
+    __tablename__ = "nix_status"
+
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    registered: Mapped[bool] = mapped_column(Boolean)
+    as_of: Mapped[date] = mapped_column(Date)
+
+
+class CompanyContactRow(Base):
+    """A company's contact persons; the row belongs to the contact person's customer (their `contact_person_for`)."""
+
+    __tablename__ = "company_contacts"
+
+    company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    """The contact person's customer id."""
+
+
 class OutboxRow(Base):
     """Customers whose register row changed and has not yet been published downstream.
 
@@ -79,14 +168,33 @@ class OffsetRow(Base):
     next_offset: Mapped[int] = mapped_column(BigInteger)
 
 
+REGISTER_TABLES: tuple[Table, ...] = (
+    CustomerRow.__table__,
+    CustomerStateRow.__table__,
+    AddressHistoryRow.__table__,
+    NameHistoryRow.__table__,
+    ConsentRow.__table__,
+    NixStatusRow.__table__,
+    CompanyContactRow.__table__,
+    OutboxRow.__table__,
+)
+"""Every table the register projection writes, all derived from the event log alone.
+
+Its offsets are the `projection_offsets` rows where projection = 'register'
+(that table is shared by every projection, so it is not listed here).
+"""
+
+
 def connect(url: str) -> Engine:
-    """An engine for the register, with its tables created if missing."""
+    """An engine for the register, with its schema migrated to the latest revision (a no-op when it is)."""
+    from projections.migrations import upgrade_to_head
+
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         if engine.url.database and engine.url.database != ":memory:":
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    upgrade_to_head(engine)
     return engine
 
 
