@@ -19,6 +19,16 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
         settings.events_topic: {"retention.ms": FOREVER, "retention.bytes": FOREVER, "cleanup.policy": "delete"},
         # Rejected messages wait here until someone corrects and resends them.
         settings.dead_letter_topic: {"retention.ms": FOREVER, "retention.bytes": FOREVER},
+        # The latest CustomerSnapshot per customer. Compacted, and compacted soon: a superseded snapshot (say, one
+        # with the name of someone who since got a protected identity) is gone within about an hour; tombstones
+        # of erased customers stay a week so that every consumer sees them.
+        settings.customers_topic: {
+            "cleanup.policy": "compact",
+            "segment.ms": str(3600 * 1000),
+            "max.compaction.lag.ms": str(3600 * 1000),
+            "min.cleanable.dirty.ratio": "0.1",
+            "delete.retention.ms": str(7 * 24 * 3600 * 1000),
+        },
     }
 
 

@@ -39,6 +39,11 @@ class Settings:
         """Messages that were not accepted, with the reason."""
         return f"{self.topic_prefix}.deadletter"
 
+    @property
+    def customers_topic(self) -> str:
+        """Each customer's current record for downstream systems (CustomerSnapshot), compacted; a tombstone once erased."""
+        return f"{self.topic_prefix}.customers"
+
     @classmethod
     def from_env(cls) -> Settings:
         """Settings from REGISTERVARD_* environment variables."""

@@ -1,0 +1,177 @@
+"""The downstream publisher: each changed customer's current record to the compacted topic `<prefix>.customers`.
+
+The register projection writes, in its own transaction, one `downstream_outbox`
+row per customer whose register row changed. This loop takes a chunk of those
+customers, reads each one's register row, and produces a `CustomerSnapshot`
+(Avro single-object encoding, `schemas/CustomerSnapshot.avsc`) keyed by
+customer id, or a tombstone for an erased customer. Once Kafka has
+acknowledged them all it deletes those outbox rows, each only if the register
+row is still the one that was sent (same `events_applied`); a customer who
+changed meanwhile keeps the row and is sent again in the next round.
+
+Delivery is at least once: a crash after the acknowledgement and before the
+delete sends the same snapshot again, which is harmless because a snapshot is
+the whole record and the topic is compacted. What downstream may see is the
+register row, which already leaves out a protected identity's name and
+address: this module never reads the fold's full state.
+
+Run one publisher per register database: snapshots of one customer then reach
+the topic in the order the register changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber
+from sqlalchemy import delete, exists, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from events import codec
+from projections.tables import CustomerRow, OutboxRow, connect
+from registervard.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+ERASED = "ERASED"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One customer to publish: the message, and the register row's version it was made from."""
+
+    customer_id: str
+    version: int | None
+    """The row's events_applied when read; None when the customer has no register row."""
+    value: bytes | None
+    """The encoded snapshot, or None for a tombstone."""
+
+
+def snapshot(row: CustomerRow) -> dict[str, Any]:
+    """The CustomerSnapshot datum of a register row (which already omits a protected identity's name and address)."""
+    name = {"given_names": row.given_names, "surname": row.surname} if row.given_names is not None and row.surname is not None else None
+    address = (
+        {"care_of": row.care_of, "street": row.street, "postal_code": row.postal_code, "city": row.city, "country": row.country or "SE"}
+        if row.street is not None and row.postal_code is not None and row.city is not None
+        else None
+    )
+    contact = {"phone": row.phone, "email": row.email} if row.phone or row.email else None
+    return {
+        "customer_id": row.customer_id,
+        "kind": row.kind,
+        "status": row.status,
+        "protected": bool(row.protected),
+        "identity_number": row.identity_number,
+        "name": None if row.protected else name,
+        "company_name": row.company_name,
+        "address": None if row.protected else address,
+        "address_since": None if row.protected or address is None else row.address_since,
+        "contact": contact,
+        "civil_status": row.civil_status,
+        "deceased_on": row.deceased_on,
+        "emigrated_on": row.emigrated_on,
+        "active_consents": row.active_consents or 0,
+        "nix_registered": bool(row.nix_registered),
+        "version": row.events_applied or 0,
+        "updated_at": row.updated_at,
+    }
+
+
+def read_pending(engine: Engine, limit: int) -> list[Pending]:
+    """Up to `limit` customers from the outbox, each with the message their register row makes now."""
+    with Session(engine) as session:
+        ids = list(session.scalars(select(OutboxRow.customer_id).order_by(OutboxRow.customer_id).limit(limit)))
+        rows = {row.customer_id: row for row in session.scalars(select(CustomerRow).where(CustomerRow.customer_id.in_(ids)))} if ids else {}
+    pending = []
+    for customer_id in ids:
+        row = rows.get(customer_id)
+        if row is None or row.status == ERASED:
+            pending.append(Pending(customer_id, row.events_applied if row else None, None))
+        else:
+            pending.append(Pending(customer_id, row.events_applied, codec.encode_record("CustomerSnapshot", snapshot(row))))
+    return pending
+
+
+def acknowledge(engine: Engine, sent: Sequence[Pending]) -> int:
+    """Delete the outbox rows of customers whose register row is still the one sent; return how many were deleted.
+
+    On PostgreSQL the register rows are locked first (FOR UPDATE), so a
+    projection transaction that changed one and has not committed yet is
+    waited for and then seen; on SQLite the single DELETE below is atomic
+    against the one writer at a time.
+    """
+    deleted = 0
+    with Session(engine) as session, session.begin():
+        ids = [p.customer_id for p in sent]
+        session.execute(select(CustomerRow.customer_id).where(CustomerRow.customer_id.in_(ids)).with_for_update()).all()
+        for p in sent:
+            unchanged = (
+                exists().where(CustomerRow.customer_id == p.customer_id, CustomerRow.events_applied == p.version)
+                if p.version is not None
+                else ~exists().where(CustomerRow.customer_id == p.customer_id)
+            )
+            result = session.execute(delete(OutboxRow).where(OutboxRow.customer_id == p.customer_id, unchanged))
+            deleted += result.rowcount or 0
+    return deleted
+
+
+async def run_downstream_publisher(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    until_empty: bool = False,
+    engine: Engine | None = None,
+    chunk_size: int = 500,
+    poll_seconds: float = 0.5,
+) -> int:
+    """Publish changed customers until `stop` is set (or, with until_empty, until the outbox is empty). Returns messages sent."""
+    engine = engine or connect(settings.database_url)
+    stop = stop or asyncio.Event()
+    topic = settings.customers_topic
+    producer = await _start_producer(settings)
+    total = 0
+    try:
+        while not stop.is_set():
+            pending = await asyncio.to_thread(read_pending, engine, chunk_size)
+            if not pending:
+                if until_empty:
+                    break
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+                except TimeoutError:
+                    pass
+                continue
+            try:
+                futures = [await producer.send(topic, key=p.customer_id.encode(), value=p.value) for p in pending]
+                await asyncio.gather(*futures)
+            except OutOfOrderSequenceNumber:
+                # aiokafka's idempotent producer halts on this until restarted (aiokafka#1017); the outbox
+                # rows are still there, so the next round sends them again.
+                log.warning("producer_restarted", reason="OutOfOrderSequenceNumber")
+                await producer.stop()
+                producer = await _start_producer(settings)
+                continue
+            deleted = await asyncio.to_thread(acknowledge, engine, pending)
+            total += len(pending)
+            log.info(
+                "snapshots_published",
+                topic=topic,
+                snapshots=sum(1 for p in pending if p.value is not None),
+                tombstones=sum(1 for p in pending if p.value is None),
+                changed_meanwhile=len(pending) - deleted,
+            )
+    finally:
+        await producer.stop()
+    return total
+
+
+async def _start_producer(settings: Settings) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, enable_idempotence=True, acks="all", linger_ms=5)
+    await producer.start()
+    return producer
