@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from registervard import logs
 from registervard.commands import audit
+from registervard.commands import contact
 from registervard.settings import Settings
 
 app = typer.Typer(help="Registervård keeps a customer register correct, lawful and contactable.", no_args_is_help=True)
@@ -187,6 +188,7 @@ def demo_generate(
 
 
 # Command groups defined in registervard/commands/ (one module each) are added here.
+app.add_typer(contact.app, name="contact")
 app.add_typer(audit.app, name="audit")
 
 

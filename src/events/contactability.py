@@ -1,0 +1,350 @@
+"""May we contact this customer on this channel, for this purpose, as this company, at this time?
+
+`may_contact` answers from the customer's state (the fold's `CustomerState`)
+and the contactability rules, which are data (`contactability_rules.toml`, or
+the file REGISTERVARD_CONTACT_RULES names): the law and the industry
+agreements change, the code that applies them does not. The decision carries
+every reason that applies, those that deny and those that allow, so that a
+person sees all the problems at once. Reason messages never carry personal data.
+
+Pure: plain functions over the state; the only I/O is reading the rules file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from events.catalog import Channel, ConsentPurpose
+from events.customer import NIX_OVERRIDE_VALIDITY_MONTHS, Consent, CustomerState, Status, add_months
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("contactability_rules.toml")
+RULES_ENV = "REGISTERVARD_CONTACT_RULES"
+
+# --- Reasons --------------------------------------------------------------------
+
+DENY_MESSAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "NOT_A_CUSTOMER": "There is no such customer in the register.",
+        "FORBIDDEN_BY_RULES": "{purpose} is not allowed at all under the contactability rules.",
+        "CHANNEL_NOT_ALLOWED": "{purpose} is not carried out on {channel} under the contactability rules.",
+        "DECEASED": "The customer has died: no contact but post about a contract to the estate.",
+        "ERASED": "The customer's data was erased (GDPR): no contact at all.",
+        "EMIGRATED": "The customer has emigrated: no post to the Swedish address from the day of emigration.",
+        "PROTECTED_IDENTITY": "The customer has a protected identity: no {purpose} on {channel}, and name and address must not be disclosed.",
+        "OPTED_OUT": "The customer has opted out of direct marketing on {channel}.",
+        "NO_PHONE_NUMBER": "The register has no phone number for the customer.",
+        "NO_EMAIL_ADDRESS": "The register has no e-mail address for the customer.",
+        "NO_POSTAL_ADDRESS": "The register has no postal address for the customer.",
+        "NIX_REGISTERED": "The phone number is registered in NIX-Telefon and there is no valid consent to {company} to call despite NIX.",
+        "NIX_NOT_CHECKED": "The phone number has not been washed against NIX-Telefon within {nix_months} months of the register version used.",
+        "CONSENT_EXPIRED": "The customer's consent to {company} for {purpose} on {channel} has lapsed.",
+        "NO_CONSENT": "{purpose} on {channel} needs the customer's consent to {company}, and there is none.",
+    }
+)
+"""Reasons that deny contact, by code."""
+
+ALLOW_MESSAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "CONSENT_VALID": "The customer has a consent in force to {company} for {purpose} on {channel}.",
+        "NIX_OVERRIDE_CONSENT": "The customer has given {company} a consent in force to be called despite NIX-Telefon.",
+        "NIX_CHECKED": "The phone number was found not registered in NIX-Telefon at a wash less than {nix_months} months old.",
+        "EXISTING_CUSTOMER": "The customer is an existing customer of {company}: contact about the same kind of goods needs no consent and is not stopped by NIX.",
+        "CONTRACT": "Contact needed to fulfil a contract needs no consent.",
+        "LEGITIMATE_INTEREST": "{purpose} on {channel} needs no consent; the customer may object at any time.",
+        "ESTATE": "Post about a contract may go to the deceased customer's estate (dödsbo).",
+    }
+)
+"""Reasons that support contact, by code."""
+
+NO_CONSENT_BASES = frozenset({"CONTRACT", "LEGITIMATE_INTEREST"})
+"""Lawful bases a purpose may name for the channels where it needs no consent."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why contact is, or is not, allowed; `message` is for a person and carries no personal data."""
+
+    code: str
+    message: str
+
+    @property
+    def denies(self) -> bool:
+        """Whether this reason alone stops the contact."""
+        return self.code in DENY_MESSAGES
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether contact is allowed, and every reason that applies (those that deny first)."""
+
+    allowed: bool
+    reasons: tuple[Reason, ...]
+
+    @property
+    def denials(self) -> tuple[Reason, ...]:
+        return tuple(r for r in self.reasons if r.denies)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(r.code for r in self.reasons)
+
+
+# --- Rules ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurposeRule:
+    """How one purpose may be carried out; see the comments in contactability_rules.toml."""
+
+    allowed: bool
+    channels: frozenset[Channel]
+    direct_marketing: bool
+    consent_required_on: frozenset[Channel]
+    basis_without_consent: str
+    nix_applies_on: frozenset[Channel]
+    existing_customer_exception: bool
+    protected_identity_blocks: frozenset[Channel]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rules:
+    """The contactability rules, as read from the rules file."""
+
+    purposes: Mapping[ConsentPurpose, PurposeRule]
+    nix_wash_valid_months: int
+    nix_override_consent_months: int
+    channel_needs: Mapping[Channel, str] = field(default_factory=dict)
+    deceased_still_allowed: frozenset[tuple[ConsentPurpose, Channel]] = frozenset()
+    erased_still_allowed: frozenset[tuple[ConsentPurpose, Channel]] = frozenset()
+    emigration_blocks: frozenset[Channel] = frozenset()
+
+    def with_purpose(self, purpose: ConsentPurpose, **changes: Any) -> Rules:
+        """These rules with one purpose's rule changed, e.g. `with_purpose(TELEMARKETING, allowed=False)`."""
+        purposes = dict(self.purposes)
+        purposes[purpose] = replace(purposes[purpose], **changes)
+        return replace(self, purposes=MappingProxyType(purposes))
+
+
+def load_rules(path: Path | None = None) -> Rules:
+    """The rules in `path`; by default those REGISTERVARD_CONTACT_RULES names, or the packaged file (read once)."""
+    if path is not None:
+        return parse_rules(tomllib.loads(Path(path).read_text(encoding="utf-8")), source=str(path))
+    return _load_default(Path(os.environ.get(RULES_ENV) or DEFAULT_RULES_PATH))
+
+
+@lru_cache(maxsize=4)
+def _load_default(path: Path) -> Rules:
+    return parse_rules(tomllib.loads(path.read_text(encoding="utf-8")), source=str(path))
+
+
+_CHANNEL_NEEDS = ("phone", "email", "address")
+
+
+def parse_rules(data: Mapping[str, Any], *, source: str = "rules") -> Rules:
+    """Rules from the rules file's parsed TOML; a ValueError names what is wrong."""
+    try:
+        nix = data["nix"]
+        override_months = int(nix["override_consent_months"])
+        if override_months != NIX_OVERRIDE_VALIDITY_MONTHS:
+            raise ValueError(
+                f"nix.override_consent_months is {override_months}, but the fold lets NIX override consents lapse after "
+                f"{NIX_OVERRIDE_VALIDITY_MONTHS} (events.customer.NIX_OVERRIDE_VALIDITY_MONTHS); change both together"
+            )
+        needs = {Channel(name): what for name, what in data.get("channels", {}).items()}
+        if unknown := set(needs.values()) - set(_CHANNEL_NEEDS):
+            raise ValueError(f"channels: unknown need(s) {sorted(unknown)}; use {', '.join(_CHANNEL_NEEDS)}")
+        purposes = {ConsentPurpose(name): _purpose_rule(name, rule) for name, rule in data["purposes"].items()}
+        if missing := [p.value for p in ConsentPurpose if p not in purposes]:
+            raise ValueError(f"purposes: no rule for {', '.join(missing)}")
+        return Rules(
+            purposes=MappingProxyType(purposes),
+            nix_wash_valid_months=int(nix["wash_valid_months"]),
+            nix_override_consent_months=override_months,
+            channel_needs=MappingProxyType(needs),
+            deceased_still_allowed=_pairs(data.get("deceased", {}).get("still_allowed", {})),
+            erased_still_allowed=_pairs(data.get("erased", {}).get("still_allowed", {})),
+            emigration_blocks=_channels(data.get("emigrated", {}).get("blocks", [])),
+        )
+    except KeyError as missing_key:
+        raise ValueError(f"{source}: missing setting {missing_key}") from None
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+
+
+def _purpose_rule(name: str, rule: Mapping[str, Any]) -> PurposeRule:
+    basis = rule.get("basis_without_consent", "LEGITIMATE_INTEREST")
+    if basis not in NO_CONSENT_BASES:
+        raise ValueError(f"purposes.{name}.basis_without_consent must be one of {sorted(NO_CONSENT_BASES)}, not {basis!r}")
+    return PurposeRule(
+        allowed=bool(rule.get("allowed", True)),
+        channels=_channels(rule["channels"]),
+        direct_marketing=bool(rule["direct_marketing"]),
+        consent_required_on=_channels(rule.get("consent_required_on", [])),
+        basis_without_consent=basis,
+        nix_applies_on=_channels(rule.get("nix_applies_on", [])),
+        existing_customer_exception=bool(rule.get("existing_customer_exception", False)),
+        protected_identity_blocks=_channels(rule.get("protected_identity_blocks", ["ANY"])),
+    )
+
+
+def _channels(names: list[str]) -> frozenset[Channel]:
+    return frozenset(Channel(name) for name in names)
+
+
+def _pairs(table: Mapping[str, list[str]]) -> frozenset[tuple[ConsentPurpose, Channel]]:
+    return frozenset((ConsentPurpose(purpose), Channel(channel)) for purpose, channels in table.items() for channel in channels)
+
+
+def _covers(channels: frozenset[Channel], channel: Channel) -> bool:
+    """Whether a rule's channel list covers `channel` (ANY in a list covers every channel)."""
+    return channel in channels or Channel.ANY in channels
+
+
+# --- The decision -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ask:
+    state: CustomerState
+    channel: Channel
+    purpose: ConsentPurpose
+    company: str
+    at: datetime
+    day: date
+    rule: PurposeRule
+    rules: Rules
+
+
+def may_contact(
+    state: CustomerState | None,
+    *,
+    channel: Channel,
+    purpose: ConsentPurpose,
+    company: str,
+    at: datetime,
+    rules: Rules | None = None,
+) -> Decision:
+    """Whether `company` may contact the customer on `channel` for `purpose` at `at` (time zone required), and why."""
+    if at.tzinfo is None:
+        raise ValueError("`at` needs a time zone")
+    rules = rules or load_rules()
+    words = {"channel": channel.value, "purpose": purpose.value, "company": company, "nix_months": rules.nix_wash_valid_months}
+    if state is None or not state.registered:
+        return _decide([_reason("NOT_A_CUSTOMER", words)])
+    ask = _Ask(state, channel, purpose, company, at, at.astimezone(UTC).date(), rules.purposes[purpose], rules)
+    codes = [code for check in _CHECKS for code in check(ask)]
+    return _decide([_reason(code, words) for code in dict.fromkeys(codes)])
+
+
+def _decide(reasons: list[Reason]) -> Decision:
+    ordered = tuple(sorted(reasons, key=lambda r: not r.denies))  # stable: deny reasons first, each group in check order
+    return Decision(allowed=not any(r.denies for r in ordered), reasons=ordered)
+
+
+def _reason(code: str, words: Mapping[str, Any]) -> Reason:
+    return Reason(code, (DENY_MESSAGES.get(code) or ALLOW_MESSAGES[code]).format(**words))
+
+
+def _purpose(ask: _Ask) -> list[str]:
+    denied = []
+    if not ask.rule.allowed:
+        denied.append("FORBIDDEN_BY_RULES")
+    if not _covers(ask.rule.channels, ask.channel):
+        denied.append("CHANNEL_NOT_ALLOWED")
+    return denied
+
+
+def _lifecycle(ask: _Ask) -> list[str]:
+    state, asked = ask.state, (ask.purpose, ask.channel)
+    codes = []
+    if state.deceased_on is not None or state.status is Status.DECEASED:
+        codes.append("ESTATE" if asked in ask.rules.deceased_still_allowed else "DECEASED")
+    if state.status is Status.ERASED and asked not in ask.rules.erased_still_allowed:
+        codes.append("ERASED")
+    if state.emigrated_on is not None and state.emigrated_on <= ask.day and _covers(ask.rules.emigration_blocks, ask.channel):
+        codes.append("EMIGRATED")
+    return codes
+
+
+def _protected_identity(ask: _Ask) -> list[str]:
+    return ["PROTECTED_IDENTITY"] if ask.state.protected and _covers(ask.rule.protected_identity_blocks, ask.channel) else []
+
+
+def _opt_out(ask: _Ask) -> list[str]:
+    opted_out = ask.state.opted_out
+    if ask.rule.direct_marketing and (ask.channel in opted_out or Channel.ANY in opted_out):
+        return ["OPTED_OUT"]
+    return []
+
+
+def _contact_details(ask: _Ask) -> list[str]:
+    contact = ask.state.contact
+    match ask.rules.channel_needs.get(ask.channel):
+        case "phone" if not (contact and contact.phone):
+            return ["NO_PHONE_NUMBER"]
+        case "email" if not (contact and contact.email):
+            return ["NO_EMAIL_ADDRESS"]
+        case "address" if ask.state.address is None:
+            return ["NO_POSTAL_ADDRESS"]
+    return []
+
+
+def _existing_customer(ask: _Ask) -> bool:
+    return ask.rule.existing_customer_exception and ask.company in ask.state.customer_of
+
+
+def _consent(ask: _Ask) -> list[str]:
+    if not _covers(ask.rule.consent_required_on, ask.channel):
+        return [ask.rule.basis_without_consent]
+    matching = _matching_consents(ask)
+    if any(_in_force(c, ask) for c in matching):
+        return ["CONSENT_VALID"]
+    if _existing_customer(ask):
+        return ["EXISTING_CUSTOMER"]
+    return ["CONSENT_EXPIRED" if any(_lapsed(c, ask) for c in matching) else "NO_CONSENT"]
+
+
+def _nix(ask: _Ask) -> list[str]:
+    phone = ask.state.contact.phone if ask.state.contact else None
+    if not _covers(ask.rule.nix_applies_on, ask.channel) or not phone:
+        return []  # no number: NO_PHONE_NUMBER already says so
+    overrides = [c for c in _matching_consents(ask) if c.overrides_nix]
+    if any(_in_force(c, ask) for c in overrides):
+        return ["NIX_OVERRIDE_CONSENT"]
+    if _existing_customer(ask):
+        return ["EXISTING_CUSTOMER"]
+    lapsed = ["CONSENT_EXPIRED"] if any(_lapsed(c, ask) for c in overrides) else []
+    status = next((entry for entry in ask.state.nix if entry.phone == phone), None)
+    if status is not None and status.registered:
+        return [*lapsed, "NIX_REGISTERED"]
+    if status is None or not status.as_of <= ask.day < add_months(status.as_of, ask.rules.nix_wash_valid_months):
+        return [*lapsed, "NIX_NOT_CHECKED"]
+    return ["NIX_CHECKED"]
+
+
+def _matching_consents(ask: _Ask) -> list[Consent]:
+    return [
+        c
+        for c in ask.state.consents
+        if c.purpose == ask.purpose and c.company == ask.company and (c.channel == ask.channel or c.channel is Channel.ANY)
+    ]
+
+
+def _in_force(consent: Consent, ask: _Ask) -> bool:
+    return consent.given_at <= ask.at and (consent.lapses_on is None or ask.day < consent.lapses_on)
+
+
+def _lapsed(consent: Consent, ask: _Ask) -> bool:
+    return consent.given_at <= ask.at and consent.lapses_on is not None and consent.lapses_on <= ask.day
+
+
+_CHECKS = (_purpose, _lifecycle, _protected_identity, _opt_out, _contact_details, _consent, _nix)
+"""Every check runs, so a denial lists every reason that applies."""
