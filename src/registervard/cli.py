@@ -188,6 +188,11 @@ def demo_generate(
 
 
 # Command groups defined in registervard/commands/ (one module each) are added here.
+from registervard.commands.replay import replay_app  # noqa: E402
+from registervard.commands.projections import projections_app  # noqa: E402
+
+app.add_typer(replay_app, name="replay")
+app.add_typer(projections_app, name="projections")
 app.add_typer(contact.app, name="contact")
 app.add_typer(audit.app, name="audit")
 

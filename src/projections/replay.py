@@ -1,0 +1,353 @@
+"""Replay "as of": the register as it was known at a moment, folded again from the log.
+
+Two times matter, and this module keeps them apart (bitemporal):
+
+* **known at** (`recorded_at`): an event counts only if it was recorded at or
+  before the moment asked about. `state_as_of(events, as_of)` folds exactly those
+  events, in log order, with the one fold `events.customer.evolve`; what was
+  reported later (even about earlier days) is left out, so the answer is what
+  the register could have said then.
+* **in force on** (effective dates): from that state, `view_as_of(state, as_of)`
+  picks what applied on the day `as_of.date()` (UTC): the name and the address
+  with the latest effective date on or before that day (a move effective later,
+  already announced, does not count yet), the status (death and emigration from
+  their dates), and the consents given by then that had not lapsed.
+
+`as_of` is a timezone-aware datetime. A bare date means the **end** of that day
+in UTC (23:59:59.999999): an auditor asking "as of 2025-06-01" means everything
+known on that day (see `parse_as_of`).
+
+A protected identity's name and address are never part of a view (as in the
+register, which downstream reads); a customer whose log holds a protected
+identity at any time, even one set after `as_of`, is left without them too, so a
+replay cannot reveal where someone now protected used to live.
+
+The log is read straight from Kafka (`read_log_records`): every partition from
+the beginning up to the end offsets taken when reading starts, with no consumer
+group; for one customer only the partition its key maps to (Kafka's default
+partitioner, `partition_for`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import murmur2
+
+from events import codec
+from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
+from events.customer import CustomerState, Status, evolve
+from events.topics import partitions_of
+from projections.runner import LogRecord
+from registervard.settings import Settings
+
+Progress = Callable[[int, int], None]
+"""Called with (records read, records to read)."""
+
+
+# --- The pure core ------------------------------------------------------------
+
+
+def state_as_of(
+    events: Iterable[Event], as_of: datetime, states: dict[str, CustomerState] | None = None
+) -> dict[str, CustomerState]:
+    """Every customer's state from the events recorded at or before `as_of`, folded in the order given (log order).
+
+    Pass `states` to go on folding into the result of an earlier call (the log read batch by batch).
+    """
+    cutoff = _aware(as_of)
+    states = {} if states is None else states
+    for event in events:
+        if event.envelope.recorded_at <= cutoff:
+            states[event.customer_id] = evolve(states.get(event.customer_id), event)
+    return states
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    """A consent in force on the day."""
+
+    purpose: str
+    channel: str
+    company: str
+    given_at: datetime
+    overrides_nix: bool
+    lapses_on: date | None
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """What applied to one customer on a day, as known at the moment asked about."""
+
+    customer_id: str
+    as_of: datetime
+    """The moment of knowledge (recorded_at cut-off)."""
+    on: date
+    """The day for effective dates."""
+    kind: str | None
+    status: str
+    protected: bool
+    identity_number: str | None
+    company_name: str | None
+    name: PersonName | None
+    """Name in force on the day; None for a protected identity."""
+    address: PostalAddress | None
+    """Address in force on the day; None for a protected identity."""
+    address_since: date | None
+    civil_status: str | None
+    deceased_on: date | None
+    emigrated_on: date | None
+    consents: tuple[ConsentView, ...] = ()
+    nix_registered: bool = False
+    events_known: int = 0
+    """Events recorded by `as_of` that made the state."""
+    redacted: bool = False
+    """Whether name and address were left out (protected identity)."""
+
+    def to_plain(self) -> dict[str, Any]:
+        """JSON-ready data."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, datetime | date):
+                return value.isoformat()
+            if isinstance(value, tuple):
+                return [plain(v) for v in value]
+            if hasattr(value, "__dataclass_fields__"):
+                return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
+            return value
+
+        return plain(self)
+
+
+def view_as_of(state: CustomerState, as_of: datetime, *, redact: bool | None = None) -> CustomerView:
+    """What applied to the customer on `as_of`'s day (UTC), from a state folded as known at `as_of`.
+
+    Name and address are those with the latest effective date on or before the
+    day; the fold keeps both histories sorted by effective date. `redact`
+    (default: the state's protected flag) leaves name and address out.
+    """
+    moment = _aware(as_of)
+    day = moment.astimezone(UTC).date()
+    name = _in_force(state.names, day)
+    address = _in_force(state.addresses, day)
+    hidden = state.protected if redact is None else (redact or state.protected)
+    consents = tuple(
+        ConsentView(
+            purpose=c.purpose.value,
+            channel=c.channel.value,
+            company=c.company,
+            given_at=c.given_at,
+            overrides_nix=c.overrides_nix,
+            lapses_on=c.lapses_on,
+        )
+        for c in state.consents
+        if c.given_at <= moment and (c.lapses_on is None or c.lapses_on > day)
+    )
+    return CustomerView(
+        customer_id=state.customer_id,
+        as_of=moment,
+        on=day,
+        kind=state.kind.value if state.kind else None,
+        status=status_on(state, day).value,
+        protected=state.protected,
+        identity_number=state.identity_number,
+        company_name=state.company_name,
+        name=None if hidden or name is None else name.value,
+        address=None if hidden or address is None else address.value,
+        address_since=None if hidden or address is None else address.effective_date,
+        civil_status=state.civil_status.value if state.civil_status else None,
+        deceased_on=state.deceased_on,
+        emigrated_on=state.emigrated_on,
+        consents=consents,
+        nix_registered=any(n.registered and n.as_of <= day for n in state.nix),
+        events_known=state.events_applied,
+        redacted=hidden,
+    )
+
+
+def status_on(state: CustomerState, day: date) -> Status:
+    """The customer's status on `day`: erasure from when it was recorded, death and emigration from their dates."""
+    if state.status is Status.ERASED:
+        return Status.ERASED
+    if state.deceased_on is not None and state.deceased_on <= day:
+        return Status.DECEASED
+    if state.emigrated_on is not None and state.emigrated_on <= day:
+        return Status.EMIGRATED
+    if state.status is not Status.ACTIVE and state.deceased_on is None and state.emigrated_on is None:
+        return state.status
+    return Status.ACTIVE
+
+
+def _in_force(history: Sequence[Any], day: date) -> Any:
+    """The latest entry effective on or before `day` (the history is sorted by effective date)."""
+    found = None
+    for entry in history:
+        if entry.effective_date > day:
+            break
+        found = entry
+    return found
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_as_of(text: str) -> datetime:
+    """A date (the end of that day, UTC) or an ISO 8601 timestamp with a time zone ('Z' allowed)."""
+    text = text.strip()
+    if _DATE.match(text):
+        return datetime.combine(date.fromisoformat(text), time.max, tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a date (YYYY-MM-DD) nor an ISO timestamp") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone; add Z or an offset such as +02:00")
+    return moment.astimezone(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("as_of must carry a time zone")
+    return moment
+
+
+# --- Reading the log ----------------------------------------------------------
+
+
+def partition_for(customer_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2 of the key, made positive, modulo partitions) gives a customer."""
+    return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def _consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+
+
+async def log_partitions(settings: Settings) -> list[int]:
+    """The events topic's partition numbers; an error if the topic does not exist."""
+    numbers = await partitions_of(settings, settings.events_topic)
+    if not numbers:
+        raise RuntimeError(f"topic {settings.events_topic} does not exist; run `registervard topics create` or start the worker")
+    return numbers
+
+
+async def log_end_offsets(settings: Settings, partitions: Sequence[int] | None = None) -> dict[int, int]:
+    """The events topic's end offset (next offset to be written) per partition, now."""
+    numbers = list(partitions) if partitions is not None else await log_partitions(settings)
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(settings.events_topic, n) for n in numbers]
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+async def read_log_records(
+    settings: Settings,
+    *,
+    start: Mapping[int, int] | None = None,
+    end: Mapping[int, int] | None = None,
+    partitions: Sequence[int] | None = None,
+    key: bytes | None = None,
+    on_progress: Progress | None = None,
+    max_batch: int = 5000,
+) -> AsyncIterator[list[LogRecord]]:
+    """Batches of log records, in order within each partition, from `start` (default: the beginning) up to `end`.
+
+    `end` defaults to the end offsets when reading starts, so a log that keeps
+    growing still gives a finite read. With `key`, only that key's records are
+    yielded (the others are read and skipped).
+    """
+    topic = settings.events_topic
+    if partitions is not None:
+        numbers = list(partitions)
+    elif end is not None:
+        numbers = sorted(end)
+    else:
+        numbers = await log_partitions(settings)
+    tps = [TopicPartition(topic, n) for n in numbers]
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        beginnings = await consumer.beginning_offsets(tps)
+        ends = {tp: end[tp.partition] for tp in tps} if end is not None else await consumer.end_offsets(tps)
+        starts = {tp: max(beginnings[tp], (start or {}).get(tp.partition, 0)) for tp in tps}
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
+        remaining = {tp for tp in tps if starts[tp] < ends[tp]}
+        done = 0
+        if on_progress:
+            on_progress(0, total)
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=max_batch)
+            batch: list[LogRecord] = []
+            for tp, messages in fetched.items():
+                for m in messages:
+                    if m.offset >= ends[tp]:
+                        break
+                    done += 1
+                    if key is None or m.key == key:
+                        batch.append(LogRecord(topic=m.topic, partition=m.partition, offset=m.offset, value=m.value))
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            if batch:
+                yield batch
+            if on_progress:
+                on_progress(min(done, total), total)
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class Replay:
+    """A replay's result: each customer's view, and what was read."""
+
+    as_of: datetime
+    views: dict[str, CustomerView] = field(default_factory=dict)
+    events_read: int = 0
+
+
+async def replay_as_of(
+    settings: Settings,
+    as_of: datetime,
+    *,
+    customer_id: str | None = None,
+    on_progress: Progress | None = None,
+) -> Replay:
+    """The register (or one customer) as known at `as_of`, in force on its day, folded from the log with `evolve`."""
+    as_of = _aware(as_of)
+    partitions = None
+    key = None
+    if customer_id is not None:
+        numbers = await log_partitions(settings)
+        partitions = [numbers[partition_for(customer_id, len(numbers))]]
+        key = customer_id.encode()
+    result = Replay(as_of=as_of)
+    states: dict[str, CustomerState] = {}
+    protected_ever: set[str] = set()
+    async for batch in read_log_records(settings, partitions=partitions, key=key, on_progress=on_progress):
+        events = [codec.decode(record.value) for record in batch]
+        result.events_read += len(events)
+        protected_ever.update(e.customer_id for e in events if isinstance(e, ProtectedIdentitySet))
+        state_as_of(events, as_of, states)
+    result.views = {
+        cid: view_as_of(state, as_of, redact=cid in protected_ever)
+        for cid, state in sorted(states.items())
+        if state.registered or state.events_applied
+    }
+    return result
