@@ -83,6 +83,24 @@ def test_connect_migrates_a_new_database_once_and_then_only_looks(database_url):
         again.dispose()
 
 
+def test_the_migrated_audit_trail_refuses_update_and_delete(database_url):
+    engine = connect(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO audit_trail (seq, topic, partition, \"offset\", event_id, event_type, customer_id, source, occurred_at,"
+                " recorded_at, payload, prev_hash, hash) VALUES (1, 't', 0, 0, 'e', 'T', 'C-1', 'TEST', '2025-01-10 09:00:00',"
+                " '2025-01-10 09:00:00', '', '0', '0')"
+            )
+        for statement in ("UPDATE audit_trail SET hash = 'x'", "DELETE FROM audit_trail"):
+            with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), engine.begin() as connection:
+                connection.exec_driver_sql(statement)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT hash FROM audit_trail").scalar_one() == "0"
+    finally:
+        engine.dispose()
+
+
 def test_a_database_made_before_migrations_is_refused_with_advice(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = sqlalchemy.create_engine(url)

@@ -8,8 +8,7 @@ The first revision: every table as of the first migration. A database made by
 `create_all` before migrations existed has no `alembic_version`;
 `projections.migrations.upgrade_to_head` refuses it with advice (rebuild from the log).
 
-`audit_trail` (projections/audit.py) is not here: it comes in revision 0002,
-with its triggers (see ../README.md, "The audit trail").
+`audit_trail` (projections/audit.py) and its triggers come in revision 0002.
 """
 
 from collections.abc import Sequence
