@@ -40,8 +40,7 @@ async def read_log(
                         break
                     yield codec.decode(message.value)
                     done += 1
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
             if on_progress:
                 on_progress(done, total)
     finally:

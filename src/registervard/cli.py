@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from registervard import logs
-from registervard.commands import audit
+from registervard.commands import audit, deadletters
 from registervard.commands import contact
 from registervard.settings import Settings
 
@@ -194,6 +194,7 @@ from registervard.commands.projections import projections_app  # noqa: E402
 app.add_typer(replay_app, name="replay")
 app.add_typer(projections_app, name="projections")
 app.add_typer(contact.app, name="contact")
+app.add_typer(deadletters.app, name="deadletters")
 app.add_typer(audit.app, name="audit")
 
 

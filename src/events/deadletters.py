@@ -1,0 +1,88 @@
+"""The dead-letter topic: reading what was refused, and sending it back once corrected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from events import codec
+from events.catalog import Event
+from events.topics import partitions_of
+from registervard.settings import Settings
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One refused message, where it lies on the dead-letter topic, and why it was refused."""
+
+    partition: int
+    offset: int
+    rejected_at: datetime
+    reason_code: str
+    reason: str
+    event_type: str | None
+    event_id: str | None
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def ref(self) -> str:
+        """How the CLI names it: partition:offset on the dead-letter topic."""
+        return f"{self.partition}:{self.offset}"
+
+    def event(self) -> Event | None:
+        """The refused event, if its bytes can be decoded at all."""
+        try:
+            return codec.decode(self.value) if self.value else None
+        except (codec.UndecodableMessage, codec.InvalidEvent):
+            return None
+
+
+async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every dead letter on the topic, oldest first within each partition."""
+    topic = settings.dead_letter_topic
+    assigned = [TopicPartition(topic, n) for n in await partitions_of(settings, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    letters: list[DeadLetter] = []
+    try:
+        consumer.assign(assigned)
+        ends = await consumer.end_offsets(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        remaining = set(assigned)
+        while remaining:
+            for tp, messages in (await consumer.getmany(*remaining, timeout_ms=500)).items():
+                letters += [_dead_letter(m) for m in messages if m.offset < ends[tp]]
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return letters
+
+
+async def resend(settings: Settings, letters: list[DeadLetter]) -> int:
+    """Send the original bytes of these dead letters to the intake topic again; return how many."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for letter in letters:
+            await producer.send_and_wait(settings.intake_topic, key=letter.key, value=letter.value)
+    finally:
+        await producer.stop()
+    return len(letters)
+
+
+def _dead_letter(message) -> DeadLetter:  # type: ignore[no-untyped-def]
+    _, record = codec.decode_record(message.value)
+    return DeadLetter(
+        partition=message.partition,
+        offset=message.offset,
+        rejected_at=record["rejected_at"],
+        reason_code=record["reason_code"],
+        reason=record["reason"],
+        event_type=record["event_type"],
+        event_id=record["event_id"],
+        key=record["key"],
+        value=record["value"],
+    )
