@@ -119,20 +119,38 @@ def worker() -> None:
 @advise_on_failure
 def project(
     until_caught_up: Annotated[bool, typer.Option(help="Stop once every projection has every event in the log.")] = False,
-    only: Annotated[list[str] | None, typer.Option(help="Run only this projection (repeatable).")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only this projection (repeatable): register, audit, or downstream (the publisher).")
+    ] = None,
 ) -> None:
-    """Keep the projections (the register and the others) current from the event log."""
+    """Keep the projections current from the event log, and publish changed customers to the downstream topic."""
     from projections.catalog import projections
+    from projections.downstream import run_downstream_publisher
     from projections.runner import run_projection
 
     settings = Settings.from_env()
-    chosen = projections(settings, only)
+    wanted = set(only or ())
+    with_publisher = not wanted or "downstream" in wanted
+    try:
+        chosen = projections(settings, sorted(wanted - {"downstream"})) if wanted != {"downstream"} else []
+    except ValueError as error:
+        _fail(f"{error}, or downstream")
+        return
 
-    async def run_all() -> list[int]:
-        return await asyncio.gather(*(run_projection(settings, p, until_caught_up=until_caught_up) for p in chosen))
+    async def run_all() -> tuple[list[int], int]:
+        runs = [run_projection(settings, p, until_caught_up=until_caught_up) for p in chosen]
+        if until_caught_up:  # project everything, then publish what changed
+            applied = await asyncio.gather(*runs)
+            return applied, await run_downstream_publisher(settings, until_empty=True) if with_publisher else 0
+        publisher = [run_downstream_publisher(settings)] if with_publisher else []
+        results = await asyncio.gather(*runs, *publisher)
+        return results[: len(runs)], results[-1] if publisher else 0
 
-    for projection, total in zip(chosen, _run(run_all())):
+    applied, published = _run(run_all())
+    for projection, total in zip(chosen, applied):
         console.print(f"{projection.name}: applied {total} event(s).")
+    if with_publisher:
+        console.print(f"downstream: published {published} snapshot(s).")
 
 
 @app.command()
