@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,7 +62,6 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from events.catalog import Event
@@ -146,22 +144,6 @@ for _statement in POSTGRESQL_TRIGGERS:
     event.listen(AuditRow.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
 
 
-_ensured: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def ensure_audit_table(connection: Connection) -> None:
-    """Create `audit_trail` and its triggers if the database lacks them; once per engine, a no-op after that.
-
-    A bridge: the register's schema belongs to the Alembic migrations, and once
-    a revision creates `audit_trail` (with these triggers) this finds it there
-    and does nothing.
-    """
-    if connection.engine in _ensured:
-        return
-    AuditRow.__table__.create(connection, checkfirst=True)
-    _ensured.add(connection.engine)
-
-
 # --- The hash ----------------------------------------------------------------
 
 
@@ -198,7 +180,6 @@ class AuditProjection:
         """Append the batch in log order, inside the caller's transaction."""
         if not batch:
             return
-        ensure_audit_table(session.connection())
         last = session.execute(select(AuditRow.seq, AuditRow.hash).order_by(AuditRow.seq.desc()).limit(1)).first()
         seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
         first_seen = _first_seqs(session, {str(logged.event.event_id) for logged in batch})

@@ -109,7 +109,8 @@ def acknowledge(engine: Engine, sent: Sequence[Pending]) -> int:
     deleted = 0
     with Session(engine) as session, session.begin():
         ids = [p.customer_id for p in sent]
-        session.execute(select(CustomerRow.customer_id).where(CustomerRow.customer_id.in_(ids)).with_for_update()).all()
+        locking = select(CustomerRow.customer_id).where(CustomerRow.customer_id.in_(ids)).order_by(CustomerRow.customer_id)
+        session.execute(locking.with_for_update()).all()  # in customer order, as the projection writes: no deadlock
         for p in sent:
             unchanged = (
                 exists().where(CustomerRow.customer_id == p.customer_id, CustomerRow.events_applied == p.version)

@@ -10,6 +10,7 @@ doubles an event.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,6 +19,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from events import codec
@@ -81,6 +83,22 @@ def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRec
         )
 
 
+TRANSIENT_ERRORS = {"DeadlockDetected", "SerializationFailure", "LockNotAvailable"}
+
+
+def apply_with_retry(engine: Engine, projection: Projection, records: Sequence[LogRecord], attempts: int = 5) -> None:
+    """apply_batch, tried again after a deadlock or a busy database: the failed transaction left nothing behind."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return apply_batch(engine, projection, records)
+        except OperationalError as error:
+            transient = type(error.orig).__name__ in TRANSIENT_ERRORS or "database is locked" in str(error.orig)
+            if not transient or attempt == attempts:
+                raise
+            log.warning("batch_retried", projection=projection.name, reason=type(error.orig).__name__, attempt=attempt)
+            time.sleep(0.05 * 2**attempt)
+
+
 async def run_projection(
     settings: Settings,
     projection: Projection,
@@ -113,7 +131,7 @@ async def run_projection(
                 for m in messages
             ]
             if records:
-                await asyncio.to_thread(apply_batch, engine, projection, records)
+                await asyncio.to_thread(apply_with_retry, engine, projection, records)
                 total += len(records)
                 log.info("batch_applied", projection=projection.name, events=len(records))
                 if on_batch:

@@ -82,10 +82,12 @@ def _life(rng: random.Random, customer_id: str) -> list[dict[str, Any]]:
         life.append(at(rng.randrange(10, 600), "MarketingOptOut", "CUSTOMER_SERVICE", channel="ANY"))
     if rng.random() < 0.02:
         life.append(at(rng.randrange(10, 600), "ProtectedIdentitySet", "SPAR", protection="SKYDDAD_FOLKBOKFORING"))
+    # A life may end in emigration or death, after everything else in it.
+    last = max((datetime.fromisoformat(e["occurred_at"]) - start).days for e in life)
     if rng.random() < 0.03:
-        left = rng.randrange(100, 650)
+        left = last + rng.randrange(5, 150)
         life.append(at(left, "CustomerEmigrated", "SPAR", effective_date=day(left), destination_country="NO"))
     elif rng.random() < 0.05:
-        died = rng.randrange(100, 650)
+        died = last + rng.randrange(5, 150)
         life.append(at(died + 2, "CustomerDeceased", "SPAR", date_of_death=day(died)))
     return life

@@ -18,7 +18,7 @@ from events import codec
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
-from projections.audit import AuditProjection, AuditRow, ensure_audit_table, verify_chain
+from projections.audit import AuditProjection, AuditRow, verify_chain
 from projections.runner import run_projection
 from projections.tables import connect
 from tests.builders import line, person
@@ -45,9 +45,7 @@ def registervard(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess
 def audited(settings, database_url):
     """Settings pointing at this test's database, and an engine on it with the audit table."""
     settings = replace(settings, database_url=database_url)
-    engine = connect(database_url)
-    with engine.begin() as connection:
-        ensure_audit_table(connection)
+    engine = connect(database_url)  # the migrations create the audit table and its triggers
     yield settings, engine
     engine.dispose()
 

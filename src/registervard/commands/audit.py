@@ -26,13 +26,9 @@ _ENVELOPE_KEYS = {"type", "event_id", "customer_id", "occurred_at", "recorded_at
 
 
 def _session() -> Session:
-    from projections.audit import ensure_audit_table
     from projections.tables import connect
 
-    engine = connect(Settings.from_env().database_url)
-    with engine.begin() as connection:
-        ensure_audit_table(connection)
-    return Session(engine)
+    return Session(connect(Settings.from_env().database_url))
 
 
 def _advised(command):  # type: ignore[no-untyped-def]
