@@ -23,12 +23,11 @@ import time
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from publish_to_register import demo_batch, raw_baseline  # noqa: E402
 
-from events import codec  # noqa: E402
 from events.publish import Publisher  # noqa: E402
 from events.topics import ensure_topics  # noqa: E402
 from registervard.settings import Settings  # noqa: E402

@@ -24,14 +24,13 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from events import codec
 from events.jsonlines import parse_lines
 from events.publish import Publisher
 from events.topics import ensure_topics
-from projections.tables import CustomerRow, connect
+from projections.status import register_status
+from projections.tables import connect
 from registervard.demo import demo_events
 from registervard.settings import Settings
 
@@ -78,15 +77,15 @@ def start(command: list[str], settings: Settings, log: Path) -> subprocess.Popen
     return subprocess.Popen([sys.executable, "-m", "registervard", *command], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-async def wait_for_applied(settings: Settings, count: int, timeout: float = 600) -> None:
-    engine = connect(settings.database_url)
+async def wait_until_current(settings: Settings, events_in_log: int, timeout: float = 600) -> None:
+    """Wait until the log holds at least `events_in_log` events and the register has applied all of them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with Session(engine) as session:
-            if (session.scalar(select(func.sum(CustomerRow.events_applied))) or 0) >= count:
-                return
+        status = await register_status(settings)
+        if status.events_in_log >= events_in_log and status.lag == 0:
+            return
         await asyncio.sleep(0.05)
-    raise TimeoutError(f"the register did not reach {count} events in {timeout}s")
+    raise TimeoutError(f"the register was not current within {timeout}s")
 
 
 async def full_path(settings: Settings, events: list, logs: Path) -> float:
@@ -96,11 +95,11 @@ async def full_path(settings: Settings, events: list, logs: Path) -> float:
         warm_up = events[0]
         async with Publisher(settings) as publisher:
             await publisher.publish([warm_up])
-            await wait_for_applied(settings, 1, timeout=120)
+            await wait_until_current(settings, 1, timeout=120)
             start_time = time.perf_counter()
             for chunk in range(0, len(events), 1000):
                 await publisher.publish(events[chunk : chunk + 1000])
-        await wait_for_applied(settings, len(events))  # the warm-up event was one of them
+        await wait_until_current(settings, len(events))  # the warm-up event was one of them; consequences come on top
         return time.perf_counter() - start_time
     finally:
         for process in processes:

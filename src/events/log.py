@@ -1,8 +1,9 @@
-"""Reading the canonical event log from the beginning, as the processors and replays do."""
+"""Reading the canonical event log: from the beginning (or given offsets) up to its end when reading began."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -11,37 +12,113 @@ from events.catalog import Event
 from events.topics import partitions_of
 from registervard.settings import Settings
 
+Progress = Callable[[int, int], None]
+"""Called with (records read, records to read)."""
 
-async def read_log(
-    settings: Settings,
-    *,
-    partitions: list[int] | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> AsyncIterator[Event]:
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One message of the canonical event log."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    """The message's bytes as stored in the log."""
+
+
+async def read_log(settings: Settings, *, on_progress: Progress | None = None) -> AsyncIterator[Event]:
     """Every event in the log up to its end when reading began, in order within each partition."""
-    topic = settings.events_topic
-    numbers = partitions if partitions is not None else await partitions_of(settings, topic)
-    assigned = [TopicPartition(topic, n) for n in numbers]
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, enable_auto_commit=False, auto_offset_reset="earliest")
+    async for batch in read_log_records(settings, on_progress=on_progress):
+        for record in batch:
+            yield codec.decode(record.value)
+
+
+def _consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+
+
+async def log_partitions(settings: Settings) -> list[int]:
+    """The events topic's partition numbers; an error if the topic does not exist."""
+    numbers = await partitions_of(settings, settings.events_topic)
+    if not numbers:
+        raise RuntimeError(f"topic {settings.events_topic} does not exist; run `registervard topics create` or start the worker")
+    return numbers
+
+
+async def log_end_offsets(settings: Settings, partitions: Sequence[int] | None = None) -> dict[int, int]:
+    """The events topic's end offset (next offset to be written) per partition, now."""
+    numbers = list(partitions) if partitions is not None else await log_partitions(settings)
+    consumer = _consumer(settings)
     await consumer.start()
     try:
-        consumer.assign(assigned)
-        ends = await consumer.end_offsets(assigned)
-        starts = await consumer.beginning_offsets(assigned)
-        total = sum(ends[tp] - starts[tp] for tp in assigned)
-        remaining = {tp for tp in assigned if ends[tp] > starts[tp]}
-        await consumer.seek_to_beginning(*assigned)
-        done = 0
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
-            for tp, messages in batches.items():
-                for message in messages:
-                    if message.offset >= ends[tp]:
-                        break
-                    yield codec.decode(message.value)
-                    done += 1
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-            if on_progress:
-                on_progress(done, total)
+        tps = [TopicPartition(settings.events_topic, n) for n in numbers]
+        ends = await consumer.end_offsets(tps)
     finally:
         await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
+
+
+async def read_log_records(
+    settings: Settings,
+    *,
+    start: Mapping[int, int] | None = None,
+    end: Mapping[int, int] | None = None,
+    partitions: Sequence[int] | None = None,
+    key: bytes | None = None,
+    on_progress: Progress | None = None,
+    max_batch: int = 5000,
+) -> AsyncIterator[list[LogRecord]]:
+    """Batches of log records, in order within each partition, from `start` (default: the beginning) up to `end`.
+
+    `end` defaults to the end offsets when reading starts, so a log that keeps
+    growing still gives a finite read. With `key`, only that key's records are
+    yielded (the others are read and skipped).
+    """
+    topic = settings.events_topic
+    if partitions is not None:
+        numbers = list(partitions)
+    elif end is not None:
+        numbers = sorted(end)
+    else:
+        numbers = await log_partitions(settings)
+    tps = [TopicPartition(topic, n) for n in numbers]
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        beginnings = await consumer.beginning_offsets(tps)
+        ends = {tp: end[tp.partition] for tp in tps} if end is not None else await consumer.end_offsets(tps)
+        starts = {tp: max(beginnings[tp], (start or {}).get(tp.partition, 0)) for tp in tps}
+        for tp in tps:
+            consumer.seek(tp, starts[tp])
+        total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
+        remaining = {tp for tp in tps if starts[tp] < ends[tp]}
+        done = 0
+        if on_progress:
+            on_progress(0, total)
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=max_batch)
+            batch: list[LogRecord] = []
+            for tp, messages in fetched.items():
+                for m in messages:
+                    if m.offset >= ends[tp]:
+                        break
+                    done += 1
+                    if key is None or m.key == key:
+                        batch.append(LogRecord(topic=m.topic, partition=m.partition, offset=m.offset, value=m.value))
+            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
+            if batch:
+                yield batch
+            if on_progress:
+                on_progress(min(done, total), total)
+    finally:
+        await consumer.stop()
+
+

@@ -55,7 +55,7 @@ from events.customer import CustomerState, evolve
 from projections import register as register_module
 from projections import tables as tables_module
 from projections.register import RegisterProjection, register_row
-from projections.replay import log_end_offsets, log_partitions, read_log_records
+from events.log import log_end_offsets, log_partitions, read_log_records
 from projections.runner import LogRecord
 from projections.tables import Base, OffsetRow, OutboxRow, connect
 from registervard.settings import Settings

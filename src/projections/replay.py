@@ -31,22 +31,19 @@ partitioner, `partition_for`).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from events import codec
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
 from events.customer import CustomerState, Status, evolve
-from events.topics import partitions_of
-from projections.runner import LogRecord
+from events.log import Progress, log_partitions, read_log_records
 from registervard.settings import Settings
 
-Progress = Callable[[int, int], None]
 """Called with (records read, records to read)."""
 
 
@@ -222,95 +219,6 @@ def _aware(moment: datetime) -> datetime:
 def partition_for(customer_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2 of the key, made positive, modulo partitions) gives a customer."""
     return (murmur2(customer_id.encode()) & 0x7FFFFFFF) % partitions
-
-
-def _consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka,
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
-
-
-async def log_partitions(settings: Settings) -> list[int]:
-    """The events topic's partition numbers; an error if the topic does not exist."""
-    numbers = await partitions_of(settings, settings.events_topic)
-    if not numbers:
-        raise RuntimeError(f"topic {settings.events_topic} does not exist; run `registervard topics create` or start the worker")
-    return numbers
-
-
-async def log_end_offsets(settings: Settings, partitions: Sequence[int] | None = None) -> dict[int, int]:
-    """The events topic's end offset (next offset to be written) per partition, now."""
-    numbers = list(partitions) if partitions is not None else await log_partitions(settings)
-    consumer = _consumer(settings)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(settings.events_topic, n) for n in numbers]
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-    return {tp.partition: offset for tp, offset in ends.items()}
-
-
-async def read_log_records(
-    settings: Settings,
-    *,
-    start: Mapping[int, int] | None = None,
-    end: Mapping[int, int] | None = None,
-    partitions: Sequence[int] | None = None,
-    key: bytes | None = None,
-    on_progress: Progress | None = None,
-    max_batch: int = 5000,
-) -> AsyncIterator[list[LogRecord]]:
-    """Batches of log records, in order within each partition, from `start` (default: the beginning) up to `end`.
-
-    `end` defaults to the end offsets when reading starts, so a log that keeps
-    growing still gives a finite read. With `key`, only that key's records are
-    yielded (the others are read and skipped).
-    """
-    topic = settings.events_topic
-    if partitions is not None:
-        numbers = list(partitions)
-    elif end is not None:
-        numbers = sorted(end)
-    else:
-        numbers = await log_partitions(settings)
-    tps = [TopicPartition(topic, n) for n in numbers]
-    consumer = _consumer(settings)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        beginnings = await consumer.beginning_offsets(tps)
-        ends = {tp: end[tp.partition] for tp in tps} if end is not None else await consumer.end_offsets(tps)
-        starts = {tp: max(beginnings[tp], (start or {}).get(tp.partition, 0)) for tp in tps}
-        for tp in tps:
-            consumer.seek(tp, starts[tp])
-        total = sum(max(0, ends[tp] - starts[tp]) for tp in tps)
-        remaining = {tp for tp in tps if starts[tp] < ends[tp]}
-        done = 0
-        if on_progress:
-            on_progress(0, total)
-        while remaining:
-            fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=max_batch)
-            batch: list[LogRecord] = []
-            for tp, messages in fetched.items():
-                for m in messages:
-                    if m.offset >= ends[tp]:
-                        break
-                    done += 1
-                    if key is None or m.key == key:
-                        batch.append(LogRecord(topic=m.topic, partition=m.partition, offset=m.offset, value=m.value))
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-            if batch:
-                yield batch
-            if on_progress:
-                on_progress(min(done, total), total)
-    finally:
-        await consumer.stop()
 
 
 @dataclass

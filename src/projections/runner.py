@@ -24,23 +24,13 @@ from sqlalchemy.orm import Session
 
 from events import codec
 from events.catalog import Event
+from events.log import LogRecord
 from events.topics import partitions_of
 from projections.sql import upsert
 from projections.tables import OffsetRow, connect
 from registervard.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    """One message of the canonical event log, as a projection reads it."""
-
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-    """The message's bytes as stored in the log."""
 
 
 @dataclass(frozen=True)
