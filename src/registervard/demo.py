@@ -45,7 +45,9 @@ def _life(rng: random.Random, customer_id: str) -> list[dict[str, Any]]:
 
     def at(days: int, type_: str, source: str, **fields: Any) -> dict[str, Any]:
         moment = start + timedelta(days=days)
-        return {"type": type_, "customer_id": customer_id, "occurred_at": moment.isoformat(), "source": source, **fields}
+        reported = moment + timedelta(hours=rng.randrange(1, 72))  # reports reach us a little later
+        return {"type": type_, "customer_id": customer_id, "occurred_at": moment.isoformat(),
+                "recorded_at": reported.isoformat(), "source": source, **fields}
 
     def address() -> dict[str, str]:
         postal_code, city = rng.choice(CITIES)
