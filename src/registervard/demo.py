@@ -41,7 +41,7 @@ def demo_events(*, customers: int = 300, seed: int = 7) -> list[str]:
 
 
 def _life(rng: random.Random, customer_id: str) -> list[dict[str, Any]]:
-    start = datetime(2024, 1, 1, 8, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 365))
+    start = datetime(2024, 1, 1, 8, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 200))
 
     def at(days: int, type_: str, source: str, **fields: Any) -> dict[str, Any]:
         moment = start + timedelta(days=days)
@@ -76,20 +76,20 @@ def _life(rng: random.Random, customer_id: str) -> list[dict[str, Any]]:
         moved = rng.randrange(30, 500)
         life.append(at(moved, "AddressChanged", "SPAR", effective_date=day(moved), address=address()))
     if rng.random() < 0.1:
-        married = rng.randrange(30, 600)
+        married = rng.randrange(30, 500)
         life.append(at(married, "NameChanged", "SPAR", reason="MARRIAGE", effective_date=day(married),
                        name={"given_names": life[0]["registration"]["name"]["given_names"], "surname": rng.choice(SURNAMES)}))
         life.append(at(married, "CivilStatusChanged", "SPAR", civil_status="MARRIED", effective_date=day(married)))
     if rng.random() < 0.05:
-        life.append(at(rng.randrange(10, 600), "MarketingOptOut", "CUSTOMER_SERVICE", channel="ANY"))
+        life.append(at(rng.randrange(10, 500), "MarketingOptOut", "CUSTOMER_SERVICE", channel="ANY"))
     if rng.random() < 0.02:
-        life.append(at(rng.randrange(10, 600), "ProtectedIdentitySet", "SPAR", protection="SKYDDAD_FOLKBOKFORING"))
+        life.append(at(rng.randrange(10, 500), "ProtectedIdentitySet", "SPAR", protection="SKYDDAD_FOLKBOKFORING"))
     # A life may end in emigration or death, after everything else in it.
     last = max((datetime.fromisoformat(e["occurred_at"]) - start).days for e in life)
     if rng.random() < 0.03:
-        left = last + rng.randrange(5, 150)
+        left = last + rng.randrange(5, 100)
         life.append(at(left, "CustomerEmigrated", "SPAR", effective_date=day(left), destination_country="NO"))
     elif rng.random() < 0.05:
-        died = last + rng.randrange(5, 150)
+        died = last + rng.randrange(5, 100)
         life.append(at(died + 2, "CustomerDeceased", "SPAR", date_of_death=day(died)))
     return life
