@@ -25,11 +25,13 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from events.convert import from_plain, to_plain
 from events.customer import CustomerState, Status, evolve
 from projections.runner import LoggedEvent
+from projections.lookup import lookup_hash
 from projections.sql import upsert
 from projections.tables import (
     AddressHistoryRow,
     Base,
     CompanyContactRow,
+    IdentityLookupRow,
     ConsentRow,
     CustomerRow,
     CustomerStateRow,
@@ -44,6 +46,7 @@ DETAIL_TABLES: dict[type[Base], InstrumentedAttribute[str]] = {
     ConsentRow: ConsentRow.customer_id,
     NixStatusRow: NixStatusRow.customer_id,
     CompanyContactRow: CompanyContactRow.contact_id,
+    IdentityLookupRow: IdentityLookupRow.customer_id,
 }
 """The tables holding several rows per customer, and the column naming the customer the rows belong to."""
 
@@ -153,6 +156,8 @@ def detail_rows(state: CustomerState) -> dict[type[Base], list[dict[str, Any]]]:
             )
             for seq, entry in enumerate(state.names)
         ]
+    if state.identity_number:
+        rows[IdentityLookupRow] = [dict(lookup_hash=lookup_hash(state.identity_number), customer_id=c)]
     rows[ConsentRow] = [
         dict(
             customer_id=c,

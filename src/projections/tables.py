@@ -168,6 +168,16 @@ class OffsetRow(Base):
     next_offset: Mapped[int] = mapped_column(BigInteger)
 
 
+class IdentityLookupRow(Base):
+    """Find a customer by identity number without storing it in clear here: a keyed hash (HMAC-SHA-256) of the 12 digits."""
+
+    __tablename__ = "identity_lookup"
+
+    lookup_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    """Several customers may share a number: the same person registered twice is a finding, not an error."""
+
+
 REGISTER_TABLES: tuple[Table, ...] = (
     CustomerRow.__table__,
     CustomerStateRow.__table__,
@@ -177,6 +187,7 @@ REGISTER_TABLES: tuple[Table, ...] = (
     NixStatusRow.__table__,
     CompanyContactRow.__table__,
     OutboxRow.__table__,
+    IdentityLookupRow.__table__,
 )
 """Every table the register projection writes, all derived from the event log alone.
 
@@ -203,3 +214,4 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
     cursor.execute("PRAGMA journal_mode=WAL")  # readers are not blocked while the projection writes
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+

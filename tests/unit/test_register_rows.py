@@ -142,6 +142,7 @@ def test_register_tables_are_the_projection_tables_and_every_detail_table_is_amo
         "nix_status",
         "company_contacts",
         "downstream_outbox",
+        "identity_lookup",
     ]
     assert {table.__table__ for table in DETAIL_TABLES} <= set(REGISTER_TABLES)
     assert set(REGISTER_TABLES) <= set(Base.metadata.tables.values())
@@ -149,3 +150,13 @@ def test_register_tables_are_the_projection_tables_and_every_detail_table_is_amo
 
 def test_the_head_constant_is_the_head_of_the_migration_scripts():
     assert script_heads() == {HEAD}, "a new revision must set projections.migrations.HEAD to its id (and revise the one before)"
+
+
+def test_a_customer_can_be_found_by_identity_number_through_a_keyed_hash_never_the_number_itself():
+    from projections.lookup import lookup_hash
+    from projections.tables import IdentityLookupRow
+
+    state = fold([parse_event(person("C-9"))])
+    [row] = detail_rows(state)[IdentityLookupRow]
+    assert row == {"lookup_hash": lookup_hash("811218-9876"), "customer_id": "C-9"}
+    assert "9876" not in row["lookup_hash"] and len(row["lookup_hash"]) == 64
