@@ -129,8 +129,9 @@ def rows_for(state: CustomerState) -> dict[str, list[dict[str, Any]]]:
 
 def owner_column(table: Table) -> str:
     """The column naming the customer a row belongs to (register.DETAIL_TABLES says when it is not customer_id)."""
+    name = table.name.removesuffix(REBUILD_SUFFIX)  # the copies being rebuilt carry the suffix
     for detail, column in getattr(register_module, "DETAIL_TABLES", {}).items():
-        if _name(detail) == table.name:
+        if _name(detail) == name:
             return column.key
     return "customer_id"
 
