@@ -26,9 +26,12 @@ class RegisterStatus:
 async def register_status(settings: Settings) -> RegisterStatus:
     """Count the register's customers and compare its stored offsets with the log's end."""
     engine = connect(settings.database_url)
-    with Session(engine) as session:
-        customers = dict(session.execute(select(CustomerRow.status, func.count()).group_by(CustomerRow.status)).all())
-    applied = stored_offsets(engine, "register", settings.events_topic)
+    try:
+        with Session(engine) as session:
+            customers = dict(session.execute(select(CustomerRow.status, func.count()).group_by(CustomerRow.status)).all())
+        applied = stored_offsets(engine, "register", settings.events_topic)
+    finally:
+        engine.dispose()
     partitions = [TopicPartition(settings.events_topic, n) for n in await partitions_of(settings, settings.events_topic)]
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka)
     await consumer.start()
