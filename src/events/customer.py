@@ -259,8 +259,11 @@ def _apply(state: CustomerState, event: Event) -> CustomerState:
             )
         case PersonalDataPurgeRequested():
             return state  # an instruction to recipients; the register's own state is already right
+        case CustomerRegistered(registration=SealedPersonalData()):
+            # Still sealed after unsealing: the customer's key was destroyed, so their details are erased data.
+            return _registered(state, event, Registration(), event_id)
         case _ if _is_sealed(event):
-            raise ValueError(f"{type(event).__name__} {event_id} carries sealed personal data; unseal it before folding")
+            return state  # personal data whose key was destroyed (erased): nothing left to fold
     raise TypeError(f"no rule for {type(event).__name__}")
 
 

@@ -200,7 +200,7 @@ def connect(url: str) -> Engine:
     """An engine for the register, with its schema migrated to the latest revision (a no-op when it is)."""
     from projections.migrations import upgrade_to_head
 
-    engine = create_engine(url)
+    engine = create_engine(url, hide_parameters=True)  # errors never print the values (personal data)
     if engine.dialect.name == "sqlite":
         if engine.url.database and engine.url.database != ":memory:":
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,13 @@ class Settings:
     """Partitions of the topics Registervård creates (REGISTERVARD_PARTITIONS)."""
     expiry_check_seconds: float = 60.0
     """How often the worker looks for lapsed consents (REGISTERVARD_EXPIRY_CHECK_SECONDS)."""
+    keystore_url: str | None = None
+    """Where the customers' data keys are (REGISTERVARD_KEYSTORE_URL); None: the register database."""
+
+    @property
+    def key_store_url(self) -> str:
+        """The database of the key store (`data_keys`): the register's unless set apart."""
+        return self.keystore_url or self.database_url
 
     @property
     def intake_topic(self) -> str:
@@ -55,4 +62,5 @@ class Settings:
             topic_prefix=env.get("REGISTERVARD_TOPIC_PREFIX", defaults.topic_prefix),
             partitions=int(env.get("REGISTERVARD_PARTITIONS", defaults.partitions)),
             expiry_check_seconds=float(env.get("REGISTERVARD_EXPIRY_CHECK_SECONDS", defaults.expiry_check_seconds)),
+            keystore_url=env.get("REGISTERVARD_KEYSTORE_URL") or None,
         )

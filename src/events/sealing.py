@@ -1,0 +1,225 @@
+"""Sealing personal data with the customer's own key (crypto-shredding).
+
+Every personal field of an event is typed `X | SealedPersonalData`
+(`PERSONAL_FIELDS`). `seal(event, key)` replaces each plain value by a
+`SealedPersonalData`; `unseal(event, keys)` puts the plain value back when the
+customer's key still exists, and leaves the field sealed when it was destroyed:
+the data is then erased everywhere the bytes were copied (the log, kept forever;
+its backups; the audit trail's payloads).
+
+The encryption, documented for anyone who reads the log with other tools:
+
+* algorithm `AES-256-GCM` (the only one written), a random 96-bit nonce per
+  field, the 128-bit tag appended to the ciphertext (as `cryptography`'s AESGCM
+  does);
+* plaintext: the Avro binary encoding (schemaless, no header) of the plain
+  branch of the field's union, with the branch's schema as it stands in the
+  event's schema in `schemas/` (e.g. `registervard.PostalAddress`, or `"string"`
+  for an identity number or a phone number);
+* associated data: ``b"registervard.sealed.v1\\x00" + event_id + b"\\x00" +
+  customer_id + b"\\x00" + field name`` (UTF-8; event id in its lower-case
+  hyphenated form), so a sealed value cannot be moved to another event,
+  customer or field without the tag failing.
+
+A key store (`KeyStore`) holds one data key per customer; the default one keeps
+them wrapped by a master key in the register database (`projections.keys`).
+`MemoryKeyStore` is for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from fastavro import schemaless_reader, schemaless_writer
+
+from events import schemas
+from events.catalog import (
+    ContactDetailsChanged,
+    CustomerErased,
+    CustomerRegistered,
+    AddressChanged,
+    Event,
+    NameChanged,
+    NixDeregistered,
+    NixRegistered,
+    PersonalIdentityNumberAssigned,
+    SealedPersonalData,
+)
+from events.convert import from_plain, to_plain
+
+ALGORITHM = "AES-256-GCM"
+AAD_PREFIX = b"registervard.sealed.v1"
+NONCE_SIZE = 12
+
+PERSONAL_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    CustomerRegistered: ("registration",),
+    AddressChanged: ("address",),
+    NameChanged: ("name",),
+    PersonalIdentityNumberAssigned: ("identity_number",),
+    ContactDetailsChanged: ("contact",),
+    NixRegistered: ("phone",),
+    NixDeregistered: ("phone",),
+}
+"""The fields of each event type that hold personal data (typed `X | SealedPersonalData`)."""
+
+
+class TamperedData(ValueError):
+    """A sealed field whose tag does not verify: changed, moved to another event, or sealed with another key."""
+
+    def __init__(self, event_type: str, event_id: str, field: str) -> None:
+        self.field = field
+        super().__init__(f"{event_type} {event_id}: sealed field {field} does not verify (tampered, or not sealed for this event)")
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A customer's data key, unwrapped."""
+
+    key_id: str
+    key: bytes
+    """32 bytes (AES-256)."""
+
+
+class KeyStore(Protocol):
+    """Where each customer's data key lives."""
+
+    def key_for(self, customer_id: str, create: bool = False) -> DataKey | None:
+        """The customer's key; with `create`, a new one if they have none. None once destroyed (never re-created)."""
+
+    def destroy(self, customer_id: str) -> bool:
+        """Destroy the customer's key for good; True if there was one to destroy."""
+
+    def is_destroyed(self, customer_id: str) -> bool:
+        """Whether the customer's key was destroyed."""
+
+
+class MemoryKeyStore:
+    """A key store in memory: for tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, DataKey | None] = {}
+
+    def key_for(self, customer_id: str, create: bool = False) -> DataKey | None:
+        if customer_id in self.keys:
+            return self.keys[customer_id]
+        if not create:
+            return None
+        key = self.keys[customer_id] = DataKey(os.urandom(16).hex(), AESGCM.generate_key(bit_length=256))
+        return key
+
+    def destroy(self, customer_id: str) -> bool:
+        existed = self.keys.get(customer_id) is not None
+        self.keys[customer_id] = None
+        return existed
+
+    def is_destroyed(self, customer_id: str) -> bool:
+        return customer_id in self.keys and self.keys[customer_id] is None
+
+
+def personal_fields(event: Event) -> tuple[str, ...]:
+    """The names of the event's personal fields."""
+    return PERSONAL_FIELDS.get(type(event), ())
+
+
+def is_sealed(event: Event) -> bool:
+    """Whether any personal field of the event is sealed."""
+    return any(isinstance(getattr(event, f), SealedPersonalData) for f in personal_fields(event))
+
+
+def has_plain_personal_data(event: Event) -> bool:
+    """Whether any personal field of the event holds a plain value."""
+    return any(not isinstance(getattr(event, f), SealedPersonalData) and getattr(event, f) is not None for f in personal_fields(event))
+
+
+def seal(event: Event, key: DataKey) -> Event:
+    """The event with every plain personal field sealed with `key` (fields already sealed stay as they are)."""
+    changes: dict[str, Any] = {}
+    for field in personal_fields(event):
+        value = getattr(event, field)
+        if value is None or isinstance(value, SealedPersonalData):
+            continue
+        plaintext = _avro(type(event), field, value)
+        nonce = os.urandom(NONCE_SIZE)
+        ciphertext = AESGCM(key.key).encrypt(nonce, plaintext, _aad(event, field))
+        changes[field] = SealedPersonalData(key_id=key.key_id, algorithm=ALGORITHM, nonce=nonce, ciphertext=ciphertext)
+    return dataclasses.replace(event, **changes) if changes else event
+
+
+def unseal(event: Event, keys: KeyStore) -> Event:
+    """The event with its sealed fields opened, where the customer's key still exists; the rest stays sealed.
+
+    Raises TamperedData if a field's tag does not verify with the customer's key.
+    """
+    fields = [f for f in personal_fields(event) if isinstance(getattr(event, f), SealedPersonalData)]
+    if not fields:
+        return event
+    key = keys.key_for(event.customer_id, create=False)
+    if key is None:
+        return event
+    changes: dict[str, Any] = {}
+    for field in fields:
+        sealed: SealedPersonalData = getattr(event, field)
+        if sealed.key_id != key.key_id or sealed.algorithm != ALGORITHM:
+            continue  # sealed with a key that is no longer the customer's: stays sealed
+        try:
+            plaintext = AESGCM(key.key).decrypt(sealed.nonce, sealed.ciphertext, _aad(event, field))
+        except (InvalidTag, ValueError):
+            raise TamperedData(type(event).__name__, str(event.event_id), field) from None
+        changes[field] = _from_avro(type(event), field, plaintext)
+    return dataclasses.replace(event, **changes) if changes else event
+
+
+def unseal_all(events: typing.Iterable[Event], keys: KeyStore) -> list[Event]:
+    """Unseal events in log order; a customer's CustomerErased makes the store forget any key it cached for them."""
+    result = []
+    for event in events:
+        if isinstance(event, CustomerErased):
+            forget = getattr(keys, "forget", None)
+            if forget is not None:
+                forget(event.customer_id)
+        result.append(unseal(event, keys))
+    return result
+
+
+def encryption_enabled() -> bool:
+    """Whether the worker seals personal data before appending to the log (REGISTERVARD_ENCRYPTION=off turns it off)."""
+    return os.environ.get("REGISTERVARD_ENCRYPTION", "on").strip().lower() not in {"off", "0", "false", "no"}
+
+
+# --- The plaintext: Avro binary of the union's plain branch -------------------------------
+
+
+def _aad(event: Event, field: str) -> bytes:
+    return b"\x00".join((AAD_PREFIX, str(event.event_id).encode(), event.customer_id.encode(), field.encode()))
+
+
+@cache
+def _branch(event_type: type[Event], field: str) -> tuple[Any, Any]:
+    """The Avro schema and the Python type of the field's plain branch."""
+    hint = typing.get_type_hints(event_type)[field]
+    plain_type = next(t for t in typing.get_args(hint) if t is not SealedPersonalData and t is not type(None))
+    parsed = schemas.current()[event_type.__name__].parsed
+    union = next(f["type"] for f in parsed["fields"] if f["name"] == field)
+    branch = next(b for b in union if not (isinstance(b, dict) and b.get("name") == "registervard.SealedPersonalData") and b != "null")
+    return branch, plain_type
+
+
+def _avro(event_type: type[Event], field: str, value: Any) -> bytes:
+    branch, _ = _branch(event_type, field)
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, branch, to_plain(value))
+    return buffer.getvalue()
+
+
+def _from_avro(event_type: type[Event], field: str, plaintext: bytes) -> Any:
+    branch, plain_type = _branch(event_type, field)
+    datum = schemaless_reader(io.BytesIO(plaintext), branch, None, return_record_name=True, return_record_name_override=True)
+    return from_plain(plain_type, datum)
