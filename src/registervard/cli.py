@@ -206,6 +206,13 @@ def demo_generate(
 
 
 # Command groups defined in registervard/commands/ (one module each) are added here.
+from registervard.commands import export as export_command, extract as extract_command, importer, nix, wash as wash_command  # noqa: E402
+
+app.command("import")(importer.import_command)
+app.command("wash")(wash_command.wash_command)
+app.add_typer(nix.app, name="nix")
+app.command("export")(export_command.export_command)
+app.command("extract")(extract_command.extract_command)
 from registervard.commands.replay import replay_app  # noqa: E402
 from registervard.commands.projections import projections_app  # noqa: E402
 

@@ -1,0 +1,181 @@
+"""The register extract (registerutdrag, GDPR Art. 15): everything the register holds about one person.
+
+What it holds now is the fold's full state: this is the data subject's own
+data, so a protected identity's name and address are included (they are theirs;
+the protection is about disclosing them to others). Where it came from and how
+it changed is the audit trail: every event with its source, when it happened and
+when it was recorded. Who received it is the `disclosures` table, and the
+downstream topic when the customer's record has been published there.
+
+`build_extract` reads; `render_html` makes a page a person can read (jinja2,
+every value escaped). Nothing here writes, and nothing goes to the logs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from events.catalog import ConsentExpired, ConsentGiven, ConsentWithdrawn
+from events.convert import to_plain
+from events.customer import CustomerState
+from projections.access import DisclosureRow
+from projections.audit import AuditRow, canonical_time, iter_rows
+from projections.register import load_states
+from projections.tables import CustomerRow, OutboxRow
+
+TEMPLATES = Path(__file__).with_name("templates")
+ENVELOPE_KEYS = {"type", "event_id", "customer_id", "occurred_at", "recorded_at", "source", "correlation_id", "causation_id", "schema_version"}
+CONSENT_EVENTS = {cls.__name__ for cls in (ConsentGiven, ConsentWithdrawn, ConsentExpired)}
+
+
+def _time(moment: datetime | None) -> str | None:
+    return canonical_time(moment)[:-8] + "Z" if moment is not None else None
+
+
+def _decoded(payload: bytes) -> tuple[Any, dict[str, Any] | str]:
+    """The event in a trail entry and its facts (without the envelope), or why they cannot be read."""
+    from events import codec
+    from events.jsonlines import to_json
+
+    try:
+        event = codec.decode(payload)
+        document = json.loads(to_json(event))
+        return event, {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
+    except Exception as error:  # ciphertext whose key was destroyed, a schema we no longer know
+        return None, f"(not readable: {type(error).__name__})"
+
+
+def build_extract(session: Session, customer_id: str, *, downstream_topic: str | None = None, now: datetime | None = None) -> dict[str, Any] | None:
+    """Everything held about `customer_id`, as plain JSON-able data; None if the register has never heard of them."""
+    state = load_states(session, [customer_id]).get(customer_id)
+    entries = list(iter_rows(session, query=select(AuditRow).where(AuditRow.customer_id == customer_id)))
+    if state is None and not entries:
+        return None
+    source_of: dict[str, str] = {}
+    history: list[dict[str, Any]] = []
+    consent_history: list[dict[str, Any]] = []
+    sources: dict[str, dict[str, Any]] = {}
+    for row in entries:
+        _, facts = _decoded(row.payload)
+        entry = {
+            "seq": row.seq,
+            "event": row.event_type,
+            "event_id": row.event_id,
+            "source": row.source,
+            "occurred_at": _time(row.occurred_at),
+            "recorded_at": _time(row.recorded_at),
+            "caused_by": row.causation_id,
+            "duplicate_of": row.duplicate_of_seq,
+            "facts": facts,
+        }
+        history.append(entry)
+        source_of.setdefault(row.event_id, row.source)
+        if row.duplicate_of_seq is None:
+            seen = sources.setdefault(row.source, {"source": row.source, "events": 0, "first": entry["recorded_at"], "last": entry["recorded_at"]})
+            seen["events"] += 1
+            seen["last"] = entry["recorded_at"]
+        if row.event_type in CONSENT_EVENTS and row.duplicate_of_seq is None:
+            consent_history.append(
+                {"event": row.event_type, "occurred_at": entry["occurred_at"], "source": row.source, **(facts if isinstance(facts, dict) else {})}
+            )
+    recipients = [
+        {"recipient": d.recipient, "channel": d.channel, "purpose": d.purpose, "disclosed_at": _time(d.disclosed_at)}
+        for d in session.scalars(select(DisclosureRow).where(DisclosureRow.customer_id == customer_id).order_by(DisclosureRow.disclosed_at, DisclosureRow.id))
+    ]
+    downstream = None
+    if downstream_topic and session.get(CustomerRow, customer_id) is not None:
+        pending = session.get(OutboxRow, customer_id) is not None
+        downstream = {
+            "topic": downstream_topic,
+            "status": "queued for publishing" if pending else "published",
+            "what": "the register record (name and address left out while the identity is protected); erasure sends a tombstone",
+        }
+    return {
+        "customer_id": customer_id,
+        "generated_at": _time(now or datetime.now(UTC)),
+        "data": _data(state, source_of) if state is not None else None,
+        "consents": {"active": _active_consents(state, source_of), "history": consent_history},
+        "nix": [to_plain(entry, for_json=True) for entry in state.nix] if state else [],
+        "sources": list(sources.values()),
+        "history": history,
+        "recipients": recipients,
+        "downstream": downstream,
+    }
+
+
+def _data(state: CustomerState, source_of: dict[str, str]) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        return to_plain(value, for_json=True) if value is not None else None
+
+    return {
+        "kind": state.kind.value if state.kind else None,
+        "status": state.status.value,
+        "identity_number": state.identity_number,
+        "company_name": state.company_name,
+        "name": plain(state.name),
+        "names": [{"effective_date": n.effective_date.isoformat(), **plain(n.value), "source": source_of.get(n.event_id)} for n in state.names],
+        "address": plain(state.address),
+        "addresses": [{"effective_date": a.effective_date.isoformat(), **plain(a.value), "source": source_of.get(a.event_id)} for a in state.addresses],
+        "contact": plain(state.contact),
+        "civil_status": state.civil_status.value if state.civil_status else None,
+        "protected_identity": state.protected,
+        "deceased_on": state.deceased_on.isoformat() if state.deceased_on else None,
+        "emigrated_on": state.emigrated_on.isoformat() if state.emigrated_on else None,
+        "customer_of": sorted(state.customer_of),
+        "contact_person_for": state.contact_person_for,
+        "opted_out_of_marketing_on": sorted(c.value for c in state.opted_out),
+    }
+
+
+def _active_consents(state: CustomerState | None, source_of: dict[str, str]) -> list[dict[str, Any]]:
+    if state is None:
+        return []
+    return [
+        {
+            "purpose": c.purpose.value,
+            "channel": c.channel.value,
+            "company": c.company,
+            "given_at": _time(c.given_at),
+            "overrides_nix": c.overrides_nix,
+            "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+            "lapses_on": c.lapses_on.isoformat() if c.lapses_on else None,
+            "source": source_of.get(c.event_id),
+        }
+        for c in state.consents
+    ]
+
+
+def to_json(extract: dict[str, Any]) -> str:
+    return json.dumps(extract, ensure_ascii=False, indent=2, default=lambda v: v.isoformat() if isinstance(v, (date, datetime)) else str(v))
+
+
+def render_html(extract: dict[str, Any]) -> str:
+    """The extract as an HTML page for the person it is about; every value is escaped."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True, default_for_string=True))
+    environment.filters["facts"] = _fact_lines
+    return environment.get_template("extract.html").render(x=extract)
+
+
+def _fact_lines(facts: Any, prefix: str = "") -> list[str]:
+    """Facts as `key: value` lines, nested records flattened with dots."""
+    if not isinstance(facts, dict):
+        return [str(facts)]
+    lines = []
+    for key, value in facts.items():
+        if value is None or value == [] or value == {}:
+            continue
+        if isinstance(value, dict):
+            lines += _fact_lines(value, f"{prefix}{key}.")
+        elif isinstance(value, list):
+            lines.append(f"{prefix}{key}: {', '.join(str(v) for v in value)}")
+        else:
+            lines.append(f"{prefix}{key}: {value}")
+    return lines

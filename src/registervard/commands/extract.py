@@ -1,0 +1,69 @@
+"""`registervard extract`: a person's register extract (GDPR Art. 15) as JSON or HTML (projections/extract.py).
+
+The extract holds personal data: it goes to the file or the terminal, never to the logs.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from registervard.settings import Settings
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class Format(StrEnum):
+    json = "json"
+    html = "html"
+
+
+def extract_command(
+    customer_id: Annotated[str, typer.Argument(help="The customer's opaque id.")],
+    format_: Annotated[Format, typer.Option("--format", case_sensitive=False, help="json or html.")] = Format.json,
+    output: Annotated[Path | None, typer.Option(help="The file to write; default standard output.")] = None,
+    record: Annotated[bool, typer.Option(help="Record the extract as a disclosure to the data subject (channel 'extract').")] = True,
+) -> None:
+    """Everything the register holds about CUSTOMER_ID: data, sources and history, consents, NIX status, recipients."""
+    from registervard.cli import advise_on_failure
+
+    advise_on_failure(_extract)(customer_id, format_, output, record)
+
+
+def _extract(customer_id: str, format_: Format, output: Path | None, record: bool) -> None:
+    from sqlalchemy.orm import Session
+
+    from projections.export import record_disclosures
+    from projections.extract import build_extract, render_html, to_json
+    from projections.tables import connect
+
+    settings = Settings.from_env()
+    moment = datetime.now(UTC)
+    engine = connect(settings.database_url)
+    try:
+        with Session(engine) as session:
+            extract = build_extract(session, customer_id, downstream_topic=settings.customers_topic, now=moment)
+        if extract is None:
+            errors.print(
+                f"[red]Error:[/red] The register holds nothing about {customer_id}. "
+                "Check the id, or whether the projections are running (registervard project)."
+            )
+            raise typer.Exit(1)
+        text = render_html(extract) if format_ is Format.html else to_json(extract) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text, encoding="utf-8")
+            errors.print(f"Register extract of {customer_id} written to {output}.")
+        if record:
+            with Session(engine) as session, session.begin():
+                record_disclosures(session, [customer_id], recipient="the data subject", channel="extract", purpose="register extract (GDPR Art. 15)", at=moment)
+    finally:
+        engine.dispose()
