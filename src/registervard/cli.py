@@ -215,12 +215,15 @@ app.command("export")(export_command.export_command)
 app.command("extract")(extract_command.extract_command)
 from registervard.commands.replay import replay_app  # noqa: E402
 from registervard.commands.projections import projections_app  # noqa: E402
+from registervard.commands import apikeys, serve  # noqa: E402
 
 app.add_typer(replay_app, name="replay")
 app.add_typer(projections_app, name="projections")
 app.add_typer(contact.app, name="contact")
 app.add_typer(deadletters.app, name="deadletters")
 app.add_typer(audit.app, name="audit")
+app.add_typer(apikeys.app, name="apikeys")
+app.command("serve")(serve.serve)
 
 
 def _progress() -> Progress:

@@ -1,0 +1,183 @@
+"""The HTTP API for downstream systems: `create_app(settings)`; `registervard serve` runs it with uvicorn.
+
+OpenAPI at /docs. Keys and roles: `auth` and `roles`. Every response that
+discloses a customer's data records it in `disclosures` (recipient = the key's
+name, channel `api`, purpose = the endpoint) before it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from projections.migrations import HEAD, at_head
+from projections.tables import connect
+from registervard.api import customers, feed
+from registervard.api.errors import install_error_handlers
+from registervard.settings import Settings
+
+log = structlog.get_logger("registervard.api")
+
+READY_KAFKA_TIMEOUT = 5.0
+"""Seconds /ready waits for Kafka before it reports the lag as unknown."""
+
+DESCRIPTION = """
+The customer register for downstream systems.
+
+**Keys.** Every endpoint but `/health`, `/ready` and these docs needs an API key, sent as
+`Authorization: Bearer <key>` (or `X-API-Key: <key>`). An operator creates one with
+`registervard apikeys create NAME --role ROLE`; it is shown once. Roles: `reader` (a customer's register row,
+without consent detail), `marketing` (contactability), `customer_service` (customer, lookup, history,
+contactability), `auditor` (history, changes, audit verification), `admin` (everything).
+
+**Errors** are JSON `{"error": CODE, "message": "..."}`: 401 no, unknown or revoked key; 403 the key's role may not
+call the endpoint; 404 no such customer; 422 a parameter or the body is not valid (the message names the field).
+
+**Personal data.** Every response that carries a customer's data is recorded as a disclosure to the key's holder
+(it appears in the customer's register extract). Identity numbers go in request bodies (`POST /customers/lookup`),
+never in URLs.
+"""
+
+
+class Database:
+    """The API's engine, connected (and migrated to head, as every Registervård process does) on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = connect(self.url)
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class RequestLog:
+    """ASGI middleware: one log line per request with method, route template, status, duration and key id.
+
+    Replaces uvicorn's access log, which prints the raw path and query. No query
+    string, body or header is logged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            state = scope.get("state") or {}
+            log.info(
+                "api_request",
+                method=scope["method"],
+                path=getattr(route, "path", None) or "(no route)",
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                key_id=state.get("key_id"),
+            )
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API over the register at `settings.database_url`."""
+    database = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="Registervård API",
+        version="1",
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "customers", "description": "One customer: register row, lookup, history, contactability."},
+            {"name": "changes", "description": "The change feed: what changed since your cursor."},
+            {"name": "audit", "description": "The audit trail."},
+            {"name": "operations", "description": "Liveness and readiness, without a key."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.database = database
+    install_error_handlers(app)
+    app.include_router(customers.router)
+    app.include_router(feed.router)
+    # Endpoints to come from other engineers go here, each naming its entry in roles.ENDPOINTS:
+    # the NIX wash (marketing, admin) and erasure (admin).
+    app.add_middleware(RequestLog)
+
+    @app.get("/health", tags=["operations"], summary="The process is up")
+    async def health() -> dict[str, str]:
+        """Always 200 while the process answers. Needs no key."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"], summary="Ready to serve", responses={503: {"description": "Not ready; `checks` says why."}})
+    async def ready(request: Request) -> Any:
+        """200 when the database is reachable and at the migration head; 503 otherwise. Also reports how far the
+        register lags behind the event log when Kafka is reachable (`register.lag`), `kafka: unreachable` when not:
+        the API goes on serving the register without Kafka, so that alone does not make it unready. Needs no key."""
+        database: Database = request.app.state.database
+        checks: dict[str, Any] = {}
+        try:
+            migrated = await asyncio.to_thread(_database_ok, database)
+        except Exception as error:  # noqa: BLE001 - any failure to reach the database means not ready
+            checks["database"] = {"reachable": False, "error_type": type(error).__name__}
+            return _not_ready("The register database cannot be reached.", checks)
+        checks["database"] = {"reachable": True, "at_head": migrated, "expected_revision": HEAD}
+        if not migrated:
+            return _not_ready(f"The register database is not at migration {HEAD}.", checks)
+        try:
+            from projections.status import register_status
+
+            status = await asyncio.wait_for(register_status(request.app.state.settings), READY_KAFKA_TIMEOUT)
+            checks["kafka"] = "reachable"
+            checks["register"] = {"lag": status.lag, "events_in_log": status.events_in_log, "customers": sum(status.customers.values())}
+        except Exception as error:  # noqa: BLE001 - Kafka down or slow: report it, stay ready
+            checks["kafka"] = "unreachable"
+            checks["register"] = {"lag": None, "error_type": type(error).__name__}
+        return {"status": "ready", "checks": checks}
+
+    return app
+
+
+def _database_ok(database: Database) -> bool:
+    engine = database.engine()
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return at_head(engine)
+
+
+def _not_ready(message: str, checks: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"error": "NOT_READY", "message": message, "checks": checks})

@@ -1,0 +1,97 @@
+"""Every error the API returns is JSON `{"error": CODE, "message": "..."}`, and never echoes what the caller sent.
+
+Validation errors name the field and what is wrong with it, not its value (a
+body may hold a personnummer). Unexpected errors are logged by type and route
+only: a database error's text can carry bound parameters, which may be personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("registervard.api")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    """A stable code to branch on, e.g. MISSING_API_KEY, FORBIDDEN_FOR_ROLE, CUSTOMER_NOT_FOUND, INVALID_REQUEST."""
+    message: str
+    """What went wrong and what to do, for the developer calling the API."""
+
+
+class ApiError(Exception):
+    """An error with its HTTP status, code and message; the handler turns it into the JSON body."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "message": message}, headers=headers)
+
+
+def route_template(request: Request) -> str:
+    """The matched route's path template (`/customers/{customer_id}`), never the path with its values."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or "(no route)"
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No API key, or an unknown or revoked one (`Authorization: Bearer <key>` or `X-API-Key: <key>`)."},
+    403: {"model": ErrorBody, "description": "The key's role may not call this endpoint."},
+    422: {"model": ErrorBody, "description": "A parameter or the body is not valid; the message names the field."},
+}
+"""Documented on every protected route, so that /docs shows the error body instead of FastAPI's default."""
+
+_STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(error.status_code, f"HTTP_{error.status_code}")
+        if error.status_code == 404:
+            message = f"There is no endpoint {request.method} {request.url.path}; the API is described at /docs."
+        elif error.status_code == 405:
+            message = f"{request.url.path} does not answer {request.method}; the API is described at /docs."
+        else:
+            message = str(error.detail)
+        return error_response(error.status_code, code, message, getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response(422, "INVALID_REQUEST", validation_message(error.errors()))
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, error: OperationalError) -> JSONResponse:
+        log.error("api_database_error", path=route_template(request), error_type=type(error.orig).__name__)
+        return error_response(503, "DATABASE_UNAVAILABLE", "The register database cannot be used right now; try again shortly.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("api_internal_error", path=route_template(request), error_type=type(error).__name__)
+        return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side; the server log names the error type and route.")
+
+
+def validation_message(errors: Any) -> str:
+    """'query.channel: Input should be ...; body.identity_number: Field required' — locations and problems, never the input."""
+    parts = []
+    for problem in errors:
+        where = ".".join(str(part) for part in problem.get("loc", ()))
+        parts.append(f"{where}: {problem.get('msg', 'invalid')}" if where else str(problem.get("msg", "invalid")))
+    return "; ".join(parts) or "The request is not valid."

@@ -1,0 +1,57 @@
+"""Who may call which endpoint: ONE table, data, not ifs scattered over the routes.
+
+Every route names its endpoint (a key of `ENDPOINTS`) in its `authorize(...)`
+dependency; `ROLE_ENDPOINTS` says which roles may call it. A new endpoint gets
+a line in `ENDPOINTS` and is added to the roles that may call it, here and
+nowhere else (the matrix test in tests/integration/test_api.py reads this table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+ENDPOINTS: Mapping[str, str] = MappingProxyType(
+    {
+        "customer": "GET /customers/{customer_id}",
+        "lookup": "POST /customers/lookup",
+        "history": "GET /customers/{customer_id}/history",
+        "contactability": "GET /customers/{customer_id}/contactability",
+        "changes": "GET /changes",
+        "audit_verify": "GET /audit/verify",
+        # To come (other engineers): "wash": "POST /wash" (marketing, admin); "erase": "POST /customers/{customer_id}/erase" (admin).
+    }
+)
+"""Every protected endpoint, by the name the roles table uses. /health, /ready and /docs need no key."""
+
+ROLE_ENDPOINTS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "reader": frozenset({"customer"}),
+        "marketing": frozenset({"contactability"}),  # + "wash" once that endpoint exists
+        "customer_service": frozenset({"customer", "lookup", "history", "contactability"}),
+        "auditor": frozenset({"history", "changes", "audit_verify"}),
+        "admin": frozenset(ENDPOINTS),  # everything, also what is added to ENDPOINTS later ("erase")
+    }
+)
+"""Role -> the endpoints its keys may call."""
+
+ROLE_HIDDEN_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "reader": frozenset({"active_consents", "nix_registered"}),
+    }
+)
+"""Register-row fields a role does not see. A reader gets the register row without its consent and NIX detail."""
+
+ROLES: tuple[str, ...] = tuple(ROLE_ENDPOINTS)
+
+
+def may_call(role: str, endpoint: str) -> bool:
+    """Whether a key with `role` may call `endpoint` (a key of ENDPOINTS)."""
+    if endpoint not in ENDPOINTS:
+        raise KeyError(f"unknown endpoint {endpoint!r}: add it to registervard.api.roles.ENDPOINTS")
+    return endpoint in ROLE_ENDPOINTS.get(role, frozenset())
+
+
+def roles_for(endpoint: str) -> list[str]:
+    """The roles that may call `endpoint`, for error messages and the OpenAPI description."""
+    return [role for role in ROLES if endpoint in ROLE_ENDPOINTS[role]]

@@ -1,0 +1,108 @@
+"""`registervard apikeys create / list / revoke`: keys for the HTTP API (registervard.api)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import OperationalError
+
+from registervard.api.keys import create_key, list_keys, revoke_key
+from registervard.api.roles import ROLE_ENDPOINTS, ROLES
+from registervard.settings import Settings
+
+app = typer.Typer(help="API keys for the HTTP API: create (shown once), list, revoke.", no_args_is_help=True)
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from projections.tables import connect
+
+    try:
+        return connect(Settings.from_env().database_url)
+    except OperationalError as error:
+        _fail(f"Cannot use the register database ({error.orig.__class__.__name__}). Check REGISTERVARD_DATABASE_URL.")
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Who holds the key, e.g. the downstream system; it names the recipient of every disclosure.")],
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (key_id, name, role, key).")] = False,
+) -> None:
+    """Create a key for NAME with ROLE and print it, once: only its SHA-256 is stored."""
+    engine = _engine()
+    try:
+        facts, key = create_key(engine, name, role)
+    except ValueError as error:
+        _fail(str(error))
+        return
+    finally:
+        engine.dispose()
+    if as_json:
+        print(json.dumps({"key_id": facts.key_id, "name": facts.name, "role": facts.role, "key": key}))
+        return
+    print(key)
+    errors.print(
+        f"Created API key {facts.key_id} for {facts.name!r} with role {facts.role} "
+        f"({', '.join(sorted(ROLE_ENDPOINTS[facts.role]))}). The key above is shown only this once: "
+        "store it now. Send it as `Authorization: Bearer <key>`.",
+        highlight=False,
+    )
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every key's id, name, role, and when it was created and revoked; never the key."""
+    engine = _engine()
+    try:
+        keys = list_keys(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "key_id": k.key_id,
+                        "name": k.name,
+                        "role": k.role,
+                        "created_at": k.created_at.isoformat(),
+                        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                    }
+                    for k in keys
+                ]
+            )
+        )
+        return
+    if not keys:
+        console.print("No API keys. Create one with `registervard apikeys create NAME --role ROLE`.")
+        return
+    table = Table("key id", "name", "role", "created", "revoked")
+    for k in keys:
+        table.add_row(k.key_id, k.name, k.role, f"{k.created_at:%Y-%m-%d %H:%M}", f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
+    console.print(table)
+
+
+@app.command("revoke")
+def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `apikeys list` shows it.")]) -> None:
+    """Revoke a key: from the next request on, it gets 401."""
+    engine = _engine()
+    try:
+        facts = revoke_key(engine, key_id)
+    finally:
+        engine.dispose()
+    if facts is None:
+        _fail(f"No API key {key_id}. `registervard apikeys list` shows the key ids.")
+        return
+    console.print(f"API key {facts.key_id} ({facts.name}, {facts.role}) is revoked since {facts.revoked_at:%Y-%m-%d %H:%M:%S} UTC.")
+
+
+def _fail(message: str) -> None:
+    errors.print(f"[red]Error:[/red] {message}")
+    raise typer.Exit(1)

@@ -1,0 +1,32 @@
+"""`registervard serve`: the HTTP API (registervard.api) under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the HTTP API for downstream systems (OpenAPI at /docs).
+
+    uvicorn's access log is off: it prints raw paths and query strings. The API
+    logs each request itself (at INFO: method, route template, status, duration,
+    key id), and every refused request at WARNING.
+    """
+    import uvicorn
+
+    from registervard.api.app import create_app
+    from registervard.settings import Settings
+
+    uvicorn.run(
+        create_app(Settings.from_env()),
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,  # keep our structlog setup (registervard.logs) for uvicorn's own messages
+        server_header=False,
+    )
