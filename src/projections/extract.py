@@ -38,21 +38,30 @@ def _time(moment: datetime | None) -> str | None:
     return canonical_time(moment)[:-8] + "Z" if moment is not None else None
 
 
-def _decoded(payload: bytes) -> tuple[Any, dict[str, Any] | str]:
-    """The event in a trail entry and its facts (without the envelope), or why they cannot be read."""
+def _decoded(payload: bytes, keys: Any = None) -> tuple[Any, dict[str, Any] | str]:
+    """The event in a trail entry and its facts (without the envelope), unsealed with `keys` when given; or why they cannot be read."""
     from events import codec
     from events.jsonlines import to_json
 
     try:
         event = codec.decode(payload)
+        if keys is not None:
+            from events.sealing import unseal  # crypto-shredding: a destroyed key leaves the fields sealed
+
+            event = unseal(event, keys)
         document = json.loads(to_json(event))
         return event, {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
     except Exception as error:  # ciphertext whose key was destroyed, a schema we no longer know
         return None, f"(not readable: {type(error).__name__})"
 
 
-def build_extract(session: Session, customer_id: str, *, downstream_topic: str | None = None, now: datetime | None = None) -> dict[str, Any] | None:
-    """Everything held about `customer_id`, as plain JSON-able data; None if the register has never heard of them."""
+def build_extract(
+    session: Session, customer_id: str, *, downstream_topic: str | None = None, now: datetime | None = None, keys: Any = None
+) -> dict[str, Any] | None:
+    """Everything held about `customer_id`, as plain JSON-able data; None if the register has never heard of them.
+
+    `keys` (an `events.sealing.KeyStore`) unseals the personal fields of the audit trail's payloads.
+    """
     state = load_states(session, [customer_id]).get(customer_id)
     entries = list(iter_rows(session, query=select(AuditRow).where(AuditRow.customer_id == customer_id)))
     if state is None and not entries:
@@ -62,7 +71,7 @@ def build_extract(session: Session, customer_id: str, *, downstream_topic: str |
     consent_history: list[dict[str, Any]] = []
     sources: dict[str, dict[str, Any]] = {}
     for row in entries:
-        _, facts = _decoded(row.payload)
+        _, facts = _decoded(row.payload, keys)
         entry = {
             "seq": row.seq,
             "event": row.event_type,

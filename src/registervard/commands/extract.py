@@ -49,7 +49,7 @@ def _extract(customer_id: str, format_: Format, output: Path | None, record: boo
     engine = connect(settings.database_url)
     try:
         with Session(engine) as session:
-            extract = build_extract(session, customer_id, downstream_topic=settings.customers_topic, now=moment)
+            extract = build_extract(session, customer_id, downstream_topic=settings.customers_topic, now=moment, keys=_keys(settings))
         if extract is None:
             errors.print(
                 f"[red]Error:[/red] The register holds nothing about {customer_id}. "
@@ -67,3 +67,16 @@ def _extract(customer_id: str, format_: Format, output: Path | None, record: boo
                 record_disclosures(session, [customer_id], recipient="the data subject", channel="extract", purpose="register extract (GDPR Art. 15)", at=moment)
     finally:
         engine.dispose()
+
+
+def _keys(settings: Settings):  # type: ignore[no-untyped-def]
+    """The customers' data keys, to unseal the audit trail's payloads; None where this build has no key store."""
+    try:
+        from projections.keys import key_store
+    except ImportError:
+        return None
+    try:
+        return key_store(settings)
+    except Exception as error:  # no master key configured: history facts stay sealed, and the extract says so
+        errors.print(f"[yellow]Note:[/yellow] the data keys are not available ({type(error).__name__}); sealed history facts are shown as not readable.")
+        return None
