@@ -222,6 +222,13 @@ async def test_import_nix_wash_export_and_extract_of_a_register(own_topics, data
         again = await cli("import", str(spreadsheet), "--source", "CRM", env=env)
         assert f"0 customer(s) published, {len(ids)} already in the register, 7 row(s) rejected" in one_line(again.stdout)
 
+        crm = tmp_path / "crm.csv"
+        crm.write_text(f"Kundnummer;Personnummer;Förnamn;Efternamn\nX-{register.prefix};{register.identity[200]};Ny;Kund\n", encoding="utf-8")
+        twice = await cli("import", str(crm), env=env)
+        assert twice.returncode == 0, twice.stderr
+        assert "0 customer(s) published, 0 already in the register (1 more under another customer id), 0 row(s) rejected" in one_line(twice.stdout)
+        assert f"line 2: identity_number: the register already has this person as {register.customer_id(200)}; not published" in one_line(twice.stderr)
+
         # --- More facts from other systems: a NIX override consent, a death, an opt-out, a protected identity ---
         yesterday = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
         stamp = yesterday.isoformat().replace("+00:00", "Z")

@@ -96,7 +96,8 @@ def _import(file: Path, company: str | None, source: str, as_of: str | None, ove
         )
         progress.update(reading, total=progress.tasks[reading].completed)
         known = _already_registered(settings, [row.customer_id for row in plan.rows])
-        new = [row for row in plan.rows if row.customer_id not in known]
+        elsewhere = _registered_under_other_ids(settings, [row for row in plan.rows if row.customer_id not in known])
+        new = [row for row in plan.rows if row.customer_id not in known and row.line_number not in elsewhere]
         published = 0
         held_back = bool(plan.rejected) and all_or_nothing
         if new and not dry_run and not held_back:
@@ -105,10 +106,12 @@ def _import(file: Path, company: str | None, source: str, as_of: str | None, ove
 
     for rejection in plan.rejected:
         errors.print(str(rejection), highlight=False, soft_wrap=True, markup=False)
+    for line_number, other in sorted(elsewhere.items()):
+        errors.print(f"line {line_number}: identity_number: the register already has this person as {other}; not published [ALREADY_REGISTERED]", highlight=False, soft_wrap=True, markup=False)
     note = " (dry run: nothing published)" if dry_run else " (nothing published: --all-or-nothing)" if held_back else ""
     console.print(
         f"{len(plan.rows) + len(plan.rejected)} row(s) read: {published} customer(s) published, "
-        f"{len(known)} already in the register, {len(plan.rejected)} row(s) rejected"
+        f"{len(known)} already in the register{f' ({len(elsewhere)} more under another customer id)' if elsewhere else ''}, {len(plan.rejected)} row(s) rejected"
         f"{f' ({len(plan.duplicates)} duplicate(s) within the file)' if plan.duplicates else ''}{note}.",
         highlight=False,
         soft_wrap=True,
@@ -134,6 +137,39 @@ def _already_registered(settings: Settings, customer_ids: list[str]) -> set[str]
                 states = load_states(session, customer_ids[start : start + 500])
                 known.update(c for c, state in states.items() if state.registered)
         return known
+    finally:
+        engine.dispose()
+
+
+def _registered_under_other_ids(settings: Settings, rows: list) -> dict[int, str]:  # type: ignore[type-arg]
+    """Rows whose identity number the register already has under another customer id (by its keyed hash): line → that id."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from projections.lookup import lookup_hash
+    from projections.tables import IdentityLookupRow, connect
+
+    by_hash = {}
+    for row in rows:
+        number = row.document["registration"].get("identity_number")
+        if number:
+            by_hash[lookup_hash(number)] = row
+    if not by_hash:
+        return {}
+    engine = connect(settings.database_url)
+    try:
+        found: dict[int, str] = {}
+        hashes = sorted(by_hash)
+        with Session(engine) as session:
+            for start in range(0, len(hashes), 500):
+                query = select(IdentityLookupRow.lookup_hash, IdentityLookupRow.customer_id).where(
+                    IdentityLookupRow.lookup_hash.in_(hashes[start : start + 500])
+                )
+                for digest, customer_id in session.execute(query):
+                    row = by_hash[digest]
+                    if customer_id != row.customer_id:
+                        found.setdefault(row.line_number, customer_id)
+        return found
     finally:
         engine.dispose()
 
