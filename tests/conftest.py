@@ -24,6 +24,7 @@ import sqlalchemy
 from registervard.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("REGISTERVARD_MASTER_KEY", "dGVzdHMgb2YgcmVnaXN0ZXJ2YXJkOiBtYXN0ZXIhISE=")  # 32 bytes, tests only
 T = TypeVar("T")
 
 
@@ -51,9 +52,10 @@ def postgres() -> str:
 
 
 @pytest.fixture(scope="module")
-def settings(kafka: str) -> Settings:
-    """Settings with topics of this test module's own."""
-    return Settings(kafka=kafka, topic_prefix=f"test-{uuid.uuid4().hex[:8]}", database_url="sqlite://")
+def settings(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings with topics of this test module's own, and a key store (data keys) every process of the module shares."""
+    keys = tmp_path_factory.mktemp("keys") / "keys.db"
+    return Settings(kafka=kafka, topic_prefix=f"test-{uuid.uuid4().hex[:8]}", database_url="sqlite://", keystore_url=f"sqlite:///{keys}")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -80,6 +82,7 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         "REGISTERVARD_KAFKA": settings.kafka,
         "REGISTERVARD_TOPIC_PREFIX": settings.topic_prefix,
         "REGISTERVARD_DATABASE_URL": settings.database_url,
+        "REGISTERVARD_KEYSTORE_URL": settings.key_store_url,
         **extra,
     }
 

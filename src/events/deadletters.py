@@ -9,6 +9,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from events import codec
 from events.catalog import Event
+from events.log import default_keys
+from events.sealing import KeyStore, is_sealed, unseal, unseal_bytes
 from events.topics import partitions_of
 from registervard.settings import Settings
 
@@ -32,12 +34,20 @@ class DeadLetter:
         """How the CLI names it: partition:offset on the dead-letter topic."""
         return f"{self.partition}:{self.offset}"
 
-    def event(self) -> Event | None:
-        """The refused event, if its bytes can be decoded at all."""
+    def event(self, keys: KeyStore | None = None) -> Event | None:
+        """The refused event, unsealed with `keys` (so an operator can correct it), if its bytes can be decoded at all."""
+        value = self.original(keys) if keys is not None else self.value
         try:
-            return codec.decode(self.value) if self.value else None
+            event = codec.decode(value) if value else None
         except (codec.UndecodableMessage, codec.InvalidEvent):
             return None
+        return unseal(event, keys) if event is not None and keys is not None else event
+
+    def original(self, keys: KeyStore) -> bytes | None:
+        """The message's bytes with what the worker sealed whole opened again (None when the key is gone)."""
+        if not self.value or not self.key:
+            return self.value
+        return unseal_bytes(self.value, self.key.decode("utf-8", "replace"), keys)
 
 
 async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
@@ -66,8 +76,12 @@ async def resend(settings: Settings, letters: list[DeadLetter]) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, enable_idempotence=True, acks="all")
     await producer.start()
     try:
+        keys = default_keys(settings)
         for letter in letters:
-            await producer.send_and_wait(settings.intake_topic, key=letter.key, value=letter.value)
+            event = letter.event(keys)
+            # Back to the intake as upstream sent it: personal data in clear for the intake's short retention.
+            value = codec.encode(event) if event is not None and not is_sealed(event) else letter.original(keys)
+            await producer.send_and_wait(settings.intake_topic, key=letter.key, value=value)
     finally:
         await producer.stop()
     return len(letters)

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events import codec
 from events.catalog import Event
+from events.sealing import KeyStore, unseal_all
 from events.topics import partitions_of
 from registervard.settings import Settings
 
@@ -27,11 +28,23 @@ class LogRecord:
     """The message's bytes as stored in the log."""
 
 
-async def read_log(settings: Settings, *, on_progress: Progress | None = None) -> AsyncIterator[Event]:
-    """Every event in the log up to its end when reading began, in order within each partition."""
+async def read_log(settings: Settings, *, on_progress: Progress | None = None, keys: KeyStore | None = None) -> AsyncIterator[Event]:
+    """Every event in the log up to its end when reading began, in order within each partition, unsealed.
+
+    Personal fields are opened with the customers' keys (`keys`, default: the
+    settings' key store); those of a customer whose key was destroyed stay sealed.
+    """
+    keys = keys if keys is not None else default_keys(settings)
     async for batch in read_log_records(settings, on_progress=on_progress):
-        for record in batch:
-            yield codec.decode(record.value)
+        for event in unseal_all((codec.decode(record.value) for record in batch), keys):
+            yield event
+
+
+def default_keys(settings: Settings) -> KeyStore:
+    """The key store every reader of the log uses unless given one: `data_keys` in the settings' key store database."""
+    from projections.keys import key_store  # the table lives with the register
+
+    return key_store(settings)
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:

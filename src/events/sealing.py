@@ -223,3 +223,34 @@ def _from_avro(event_type: type[Event], field: str, plaintext: bytes) -> Any:
     branch, plain_type = _branch(event_type, field)
     datum = schemaless_reader(io.BytesIO(plaintext), branch, None, return_record_name=True, return_record_name_override=True)
     return from_plain(plain_type, datum)
+
+
+# --- Whole messages (undecodable dead letters) ----------------------------------------------
+
+SEALED_BYTES_MAGIC = b"RVSEALED1\x00"
+"""Bytes sealed whole: this prefix, the key id (32 hex digits, ASCII), the 12-byte nonce, then AES-256-GCM ciphertext and tag.
+
+The associated data is ``b"registervard.sealed-bytes.v1\\x00" + customer_id``.
+"""
+
+
+def seal_bytes(value: bytes, customer_id: str, key: DataKey) -> bytes:
+    """Bytes that could not be decoded, sealed whole with the customer's key."""
+    nonce = os.urandom(NONCE_SIZE)
+    ciphertext = AESGCM(key.key).encrypt(nonce, value, b"registervard.sealed-bytes.v1\x00" + customer_id.encode())
+    return SEALED_BYTES_MAGIC + key.key_id.encode("ascii") + nonce + ciphertext
+
+
+def unseal_bytes(value: bytes, customer_id: str, keys: KeyStore) -> bytes | None:
+    """The original bytes of `seal_bytes`' output (the value itself if it was not sealed whole); None if the key is gone."""
+    if not value.startswith(SEALED_BYTES_MAGIC):
+        return value
+    rest = value[len(SEALED_BYTES_MAGIC) :]
+    key_id, nonce, ciphertext = rest[:32].decode("ascii"), rest[32 : 32 + NONCE_SIZE], rest[32 + NONCE_SIZE :]
+    key = keys.key_for(customer_id, create=False)
+    if key is None or key.key_id != key_id:
+        return None
+    try:
+        return AESGCM(key.key).decrypt(nonce, ciphertext, b"registervard.sealed-bytes.v1\x00" + customer_id.encode())
+    except InvalidTag:
+        raise ValueError("sealed bytes do not verify (tampered)") from None

@@ -11,6 +11,18 @@ crashed between an event and its consequences, the rebuild finds the
 consequences missing and appends them. Faust commits intake offsets after a
 message is handled, so a crash can repeat a message: the rebuilt state knows
 its event id and drops it. Correctness never rests on Faust.
+
+Personal data (crypto-shredding, `events.sealing`): the worker seals every
+personal field with the customer's own key before an event enters the log, so
+the log, kept forever, holds ciphertext only; the intake topic keeps what
+upstream sent (plaintext) for its short retention. A dead letter keeps a
+decodable event sealed the same way (no key left: an erased customer's event is
+kept without its value); undecodable bytes are sealed whole with the key of the
+customer the message key names, if that customer has a key, and kept as they
+are otherwise. When the worker admits CustomerErased it appends it and its
+consequences, waits for the log to acknowledge them, and then destroys the
+customer's key; a rebuild after a crash in between destroys it too.
+REGISTERVARD_ENCRYPTION=off appends events unsealed (for benchmarks).
 """
 
 from __future__ import annotations
@@ -22,8 +34,10 @@ import faust
 import structlog
 
 from events import codec
-from events.catalog import Event
+from events.catalog import CustomerErased, Event
+from events.customer import Status
 from events.log import read_log
+from events.sealing import encryption_enabled, seal, seal_bytes
 from processors.intake import Accepted, Rejected, admit, dead_letter
 from processors.lifecycle import Admitted, Duplicate, Lifecycle, Refused
 from registervard.settings import STATE_DIR, Settings
@@ -54,16 +68,40 @@ def create_app(settings: Settings) -> faust.App:
     dead_letters = app.topic(settings.dead_letter_topic, **raw)
     lifecycle = Lifecycle()
     ready = asyncio.Event()
+    encrypt = encryption_enabled()
+    from projections.keys import key_store  # the register database's data_keys
 
-    async def append(events: tuple[Event, ...] | list[Event]) -> None:
+    keys = key_store(settings)
+
+    def sealed(event: Event) -> bytes | None:
+        """The event's bytes for the log or a dead letter: personal fields sealed; None if the customer's key is gone."""
+        if not encrypt:
+            return codec.encode(event)
+        key = keys.key_for(event.customer_id, create=True)
+        return None if key is None else codec.encode(seal(event, key))
+
+    async def append(events: tuple[Event, ...] | list[Event]) -> list:
+        futures = []
         for event in events:
-            await event_log.send(key=event.customer_id.encode(), value=codec.encode(event))
+            value = sealed(event)
+            if value is None:
+                raise RuntimeError(f"no data key for customer {event.customer_id}: cannot append {type(event).__name__}")
+            futures.append(await event_log.send(key=event.customer_id.encode(), value=value))
+        return futures
+
+    async def erase_key(customer_id: str) -> None:
+        destroyed = await asyncio.to_thread(keys.destroy, customer_id)
+        log.info("data_key_destroyed", customer_id=customer_id, had_key=destroyed)
 
     @app.task
     async def rebuild_state() -> None:
         started = datetime.now(UTC)
-        missing = lifecycle.replay([event async for event in read_log(settings)])
+        missing = lifecycle.replay([event async for event in read_log(settings, keys=keys)])
         await append(missing)
+        erased = [c for c, state in lifecycle.states.items() if state.status is Status.ERASED]
+        for customer_id in erased:  # a crash between appending CustomerErased and destroying the key
+            if not await asyncio.to_thread(keys.is_destroyed, customer_id):
+                await erase_key(customer_id)
         log.info(
             "worker_ready",
             customers=len(lifecycle.states),
@@ -77,6 +115,8 @@ def create_app(settings: Settings) -> faust.App:
         await ready.wait()
         # Batches amortise Faust's per-message cost; order per key is kept within and across batches.
         async for batch in stream.take_events(1000, within=0.05):
+            if encrypt:  # one transaction for the batch's new customers' keys
+                await asyncio.to_thread(keys.ensure, [m.key.decode("utf-8", "replace") for m in batch if m.key])
             for message in batch:
                 await handle(message)
 
@@ -86,8 +126,10 @@ def create_app(settings: Settings) -> faust.App:
         if isinstance(verdict, Accepted):
             outcome = lifecycle.admit(verdict.event)
             if isinstance(outcome, Admitted):
-                await event_log.send(key=key, value=value)
-                await append(outcome.derived)
+                futures = await append((outcome.event, *outcome.derived))
+                if isinstance(outcome.event, CustomerErased):
+                    await asyncio.gather(*futures)  # in the log before the key goes
+                    await erase_key(outcome.event.customer_id)
                 return
             if isinstance(outcome, Duplicate):
                 log.info("duplicate_dropped", event_id=str(outcome.event.event_id))
@@ -96,7 +138,7 @@ def create_app(settings: Settings) -> faust.App:
         record = dead_letter(
             verdict,
             key=key,
-            value=value,
+            value=_dead_letter_value(key, value, sealed, keys) if encrypt else value,
             topic=message.message.topic,
             partition=message.message.partition,
             offset=message.message.offset,
@@ -120,6 +162,19 @@ def create_app(settings: Settings) -> faust.App:
             log.info("consents_expired", count=len(expired))
 
     return app
+
+
+def _dead_letter_value(key: bytes | None, value: bytes | None, sealed, keys) -> bytes | None:  # type: ignore[no-untyped-def]
+    """What a dead letter keeps of a refused message: the event with its personal fields sealed, or the bytes sealed whole."""
+    if value is None:
+        return None
+    try:
+        event = codec.decode(value)
+    except (codec.UndecodableMessage, codec.InvalidEvent):
+        customer_id = key.decode("utf-8", "replace") if key else None
+        data_key = keys.key_for(customer_id, create=False) if customer_id else None
+        return seal_bytes(value, customer_id, data_key) if data_key is not None else value
+    return sealed(event)
 
 
 def _refusal(refused: Refused, event: Event) -> Rejected:

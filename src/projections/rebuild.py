@@ -55,7 +55,8 @@ from events.customer import CustomerState, evolve
 from projections import register as register_module
 from projections import tables as tables_module
 from projections.register import RegisterProjection, register_row
-from events.log import log_end_offsets, log_partitions, read_log_records
+from events.log import default_keys, log_end_offsets, log_partitions, read_log_records
+from events.sealing import KeyStore, unseal_all
 from projections.runner import LogRecord
 from projections.tables import Base, OffsetRow, OutboxRow, connect
 from registervard.settings import Settings
@@ -161,12 +162,16 @@ class Fold:
     states: dict[str, CustomerState] = field(default_factory=dict)
     offsets: dict[int, int] = field(default_factory=dict)
     events: int = 0
+    keys: KeyStore | None = None
+    """Opens the events' sealed personal data (fold_log sets the settings' key store); without it they stay sealed."""
 
     def apply(self, records: Iterable[LogRecord]) -> set[str]:
         """Fold records in log order; return the customers whose state changed."""
         changed: set[str] = set()
-        for record in records:
-            event = codec.decode(record.value)  # the log holds only admitted events
+        records = list(records)
+        decoded = [codec.decode(record.value) for record in records]  # the log holds only admitted events
+        events = unseal_all(decoded, self.keys) if self.keys is not None else decoded
+        for record, event in zip(records, events):
             before = self.states.get(event.customer_id)
             after = evolve(before, event)
             if after is not before:
@@ -186,6 +191,8 @@ async def fold_log(
 ) -> tuple[Fold, set[str]]:
     """Fold the log from `fold`'s offsets (the beginning for a new one) up to `end` (default: the end now)."""
     fold = fold or Fold()
+    if fold.keys is None:
+        fold.keys = default_keys(settings)
     changed: set[str] = set()
     async for batch in read_log_records(settings, start=fold.offsets, end=end, on_progress=on_progress):
         changed |= fold.apply(batch)

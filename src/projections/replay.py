@@ -41,7 +41,8 @@ from aiokafka.partitioner import murmur2
 from events import codec
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
 from events.customer import CustomerState, Status, evolve
-from events.log import Progress, log_partitions, read_log_records
+from events.log import Progress, default_keys, log_partitions, read_log_records
+from events.sealing import unseal_all
 from registervard.settings import Settings
 
 """Called with (records read, records to read)."""
@@ -246,10 +247,11 @@ async def replay_as_of(
         partitions = [numbers[partition_for(customer_id, len(numbers))]]
         key = customer_id.encode()
     result = Replay(as_of=as_of)
+    keys = default_keys(settings)
     states: dict[str, CustomerState] = {}
     protected_ever: set[str] = set()
     async for batch in read_log_records(settings, partitions=partitions, key=key, on_progress=on_progress):
-        events = [codec.decode(record.value) for record in batch]
+        events = unseal_all((codec.decode(record.value) for record in batch), keys)
         result.events_read += len(events)
         protected_ever.update(e.customer_id for e in events if isinstance(e, ProtectedIdentitySet))
         state_as_of(events, as_of, states)

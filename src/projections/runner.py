@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session
 from events import codec
 from events.catalog import Event
 from events.log import LogRecord
+from events.sealing import KeyStore, unseal_all
 from events.topics import partitions_of
 from projections.sql import upsert
+from projections.keys import key_store, key_store_for_engine
 from projections.tables import OffsetRow, connect
 from registervard.settings import Settings
 
@@ -58,9 +60,15 @@ def stored_offsets(engine: Engine, projection: str, topic: str) -> dict[int, int
         return {row.partition: row.next_offset for row in rows}
 
 
-def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRecord]) -> None:
-    """Apply log records and remember the offsets after them, in one transaction."""
-    batch = [LoggedEvent(record, codec.decode(record.value)) for record in records]  # the log holds only admitted events
+def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRecord], keys: KeyStore | None = None) -> None:
+    """Apply log records and remember the offsets after them, in one transaction.
+
+    Events reach the projection unsealed (`keys`, default: the key store in the
+    projection's own database); `record.value` stays the stored bytes, sealed.
+    """
+    keys = keys if keys is not None else key_store_for_engine(engine)
+    events = unseal_all((codec.decode(record.value) for record in records), keys)  # the log holds only admitted events
+    batch = [LoggedEvent(record, event) for record, event in zip(records, events)]
     next_offsets: dict[tuple[str, int], int] = {}
     for record in records:
         next_offsets[(record.topic, record.partition)] = record.offset + 1
@@ -76,11 +84,13 @@ def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRec
 TRANSIENT_ERRORS = {"DeadlockDetected", "SerializationFailure", "LockNotAvailable"}
 
 
-def apply_with_retry(engine: Engine, projection: Projection, records: Sequence[LogRecord], attempts: int = 5) -> None:
+def apply_with_retry(
+    engine: Engine, projection: Projection, records: Sequence[LogRecord], attempts: int = 5, keys: KeyStore | None = None
+) -> None:
     """apply_batch, tried again after a deadlock or a busy database: the failed transaction left nothing behind."""
     for attempt in range(1, attempts + 1):
         try:
-            return apply_batch(engine, projection, records)
+            return apply_batch(engine, projection, records, keys)
         except OperationalError as error:
             transient = type(error.orig).__name__ in TRANSIENT_ERRORS or "database is locked" in str(error.orig)
             if not transient or attempt == attempts:
@@ -101,6 +111,7 @@ async def run_projection(
 ) -> int:
     """Apply the log to `projection` until `stop` is set (or, with until_caught_up, until the end). Returns events read."""
     engine = engine or connect(settings.database_url)
+    keys = key_store(settings)
     stop = stop or asyncio.Event()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka,
@@ -121,7 +132,7 @@ async def run_projection(
                 for m in messages
             ]
             if records:
-                await asyncio.to_thread(apply_with_retry, engine, projection, records)
+                await asyncio.to_thread(apply_with_retry, engine, projection, records, 5, keys)
                 total += len(records)
                 log.info("batch_applied", projection=projection.name, events=len(records))
                 if on_batch:

@@ -222,6 +222,10 @@ app.add_typer(projections_app, name="projections")
 app.add_typer(contact.app, name="contact")
 app.add_typer(deadletters.app, name="deadletters")
 app.add_typer(audit.app, name="audit")
+from registervard.commands import erase  # noqa: E402
+
+app.command("erase")(erase.erase_command)
+app.add_typer(erase.retention_app, name="retention")
 app.add_typer(apikeys.app, name="apikeys")
 app.command("serve")(serve.serve)
 

@@ -4,6 +4,15 @@ Log calls pass ids, counts and reason codes as fields. As a second line of
 defence a processor drops any field whose name suggests personal data, and
 masks anything in a message that looks like an identity number, phone number
 or e-mail address.
+
+Exceptions are rendered by `safe_exception`, never by the default formatters:
+the traceback's frames (file, line, function, source line) without local
+variables, and the message only of exceptions raised by Registervård's own
+packages (which name fields, never values) and of Kafka's client; any other
+message (fastavro, SQLAlchemy, psycopg, a bare ValueError...) may quote a
+payload, so it is replaced by a note. The same applies to the standard
+library's log records (Faust, aiokafka, asyncio) and to an uncaught exception
+that ends a command (`sys.excepthook`).
 """
 
 from __future__ import annotations
@@ -11,6 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -44,6 +55,60 @@ def redact_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any])
     return event_dict
 
 
+_TRUSTED_MODULES = ("events", "processors", "projections", "registervard", "aiokafka", "kafka")
+"""Exceptions defined in these packages keep their message: they never quote personal data."""
+
+WITHHELD = "[message withheld: it may quote personal data]"
+
+
+def _trusted(exc_type: type[BaseException] | None) -> bool:
+    module = getattr(exc_type, "__module__", "") or ""
+    return module.split(".")[0] in _TRUSTED_MODULES
+
+
+def safe_exception(exc_type: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> str:
+    """A traceback without local variables, and without the message of exceptions that could quote data."""
+    rendered = traceback.TracebackException(exc_type, value, tb, capture_locals=False) if exc_type else None  # type: ignore[arg-type]
+    seen: set[int] = set()
+    pending = [rendered]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if not _trusted(current.exc_type):
+            current._str = WITHHELD  # type: ignore[attr-defined]
+            current.__notes__ = None  # type: ignore[attr-defined]
+        else:
+            current._str = redact_text(current._str or "")  # type: ignore[attr-defined]
+        pending += [current.__cause__, current.__context__, *(getattr(current, "exceptions", None) or [])]
+    return "".join(rendered.format()) if rendered else ""
+
+
+def safe_exc_info(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: turn `exc_info` into a safe `exception` string (replaces format_exc_info)."""
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return event_dict
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    if exc_info[0] is not None:
+        event_dict["exception"] = safe_exception(*exc_info)
+        message, value = event_dict.get("event"), exc_info[1]
+        if isinstance(message, str) and value is not None and not _trusted(exc_info[0]):  # e.g. "Agent crashed: %r"
+            for shown in (repr(value), str(value)):
+                if shown:
+                    message = message.replace(shown, WITHHELD)
+            event_dict["event"] = message
+    return event_dict
+
+
+def _excepthook(exc_type: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    sys.stderr.write(safe_exception(exc_type, value, tb))
+
+
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     """Set up structlog (and the standard library's logging, which faust and aiokafka use)."""
     as_json = not sys.stderr.isatty() if json is None else json
@@ -55,7 +120,7 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     ]
     renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, safe_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
@@ -63,10 +128,11 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, safe_exc_info, renderer],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    sys.excepthook = _excepthook  # an uncaught exception (rich's traceback would show local variables)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from events import codec
 from events.jsonlines import parse_event
+from events.sealing import unseal
+from projections.keys import key_store
 from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, AuditRow, verify_chain
@@ -75,7 +77,9 @@ async def test_every_log_entry_is_chained_and_a_hand_edited_entry_is_named(setti
     rows = await audit_until(settings, engine, anna, 3)
     assert [r.event_type for r in rows] == ["CustomerRegistered", "AddressChanged", "AddressChanged"]
     assert rows[2].duplicate_of_seq == rows[1].seq and rows[1].duplicate_of_seq is None
-    assert rows[1].payload == codec.encode(moved), "the log's bytes, as they are"
+    assert rows[2].payload == codec.encode(moved), "the log's bytes, as they are"
+    assert b"Lund" not in rows[1].payload, "the worker sealed the address before appending"
+    assert unseal(codec.decode(rows[1].payload), key_store(settings)) == moved
     with Session(engine) as session:
         intact = verify_chain(session, chunk_size=2)
         total = session.scalar(select(AuditRow.seq).order_by(AuditRow.seq.desc()).limit(1))

@@ -13,6 +13,8 @@ from events import codec
 from events.catalog import CustomerKind, CustomerRegistered, PersonName, Registration
 from events.jsonlines import parse_event
 from events.publish import Publisher
+from events.sealing import unseal, unseal_bytes
+from projections.keys import key_store
 from events.topics import ensure_topics
 from projections.read import customer_record
 from projections.register import RegisterProjection
@@ -79,7 +81,11 @@ async def test_an_invalid_event_lands_on_the_dead_letter_topic_with_its_reason_a
     letters = await read_topic(settings.kafka, settings.dead_letter_topic, until=lambda ms: ours <= {m.key for m in ms})
     reasons = {m.key.decode(): codec.decode_record(m.value)[1] for m in letters}
     assert reasons[garbage]["reason_code"] == "UNDECODABLE"
-    assert reasons[garbage]["value"] == b"not avro"
+    keys = key_store(settings)
+    assert reasons[garbage]["value"] != b"not avro", "undecodable bytes are sealed whole with the key's customer's data key"
+    assert unseal_bytes(reasons[garbage]["value"], garbage, keys) == b"not avro"
+    assert b"198112189870" not in reasons[wrong_number]["value"], "a refused event's personal fields are sealed"
+    assert unseal(codec.decode(reasons[wrong_number]["value"]), keys) == invalid
     assert reasons[wrong_number]["reason_code"] == "INVALID_IDENTITY_NUMBER"
     assert reasons[wrong_number]["reason"].startswith("registration.identity_number")
     assert reasons[wrong_number]["event_id"] == str(invalid.event_id)

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from events import codec
+from events.sealing import unseal
+from projections.keys import key_store
 from events.catalog import (
     AddressChanged,
     Channel,
@@ -55,7 +57,7 @@ async def log_of(settings, customer: str, until) -> list:
     key = customer.encode()
 
     def mine(messages):
-        return [codec.decode(m.value) for m in messages if m.key == key]
+        return [unseal(codec.decode(m.value), key_store(settings)) for m in messages if m.key == key]  # the log holds sealed data
 
     messages = await read_topic(settings.kafka, settings.events_topic, until=lambda ms: until(mine(ms)))
     return mine(messages)

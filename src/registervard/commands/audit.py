@@ -103,9 +103,17 @@ def _entry(row: Any) -> dict[str, Any]:
     from events import codec
     from events.jsonlines import to_json
 
+    from events.catalog import SealedPersonalData
+    from events.sealing import personal_fields, unseal
+    from projections.keys import key_store
+
     try:
-        document = json.loads(to_json(codec.decode(row.payload)))
+        event = unseal(codec.decode(row.payload), key_store(Settings.from_env()))  # the stored bytes stay as they are
+        document = json.loads(to_json(event))
         facts: Any = {k: v for k, v in document.items() if k not in _ENVELOPE_KEYS}
+        for field in personal_fields(event):
+            if isinstance(getattr(event, field), SealedPersonalData):
+                facts[field] = "(erased: the customer's key was destroyed)"
     except Exception as error:  # an entry is shown even when its bytes cannot be read (unknown schema, ciphertext)
         facts = f"(payload not readable: {type(error).__name__})"
     return {

@@ -47,10 +47,13 @@ def export(
     output: Annotated[Path, typer.Option(help="JSON Lines file to write, to correct and publish again.")] = Path("corrected.jsonl"),
 ) -> None:
     """Write refused events as JSON Lines (same event ids), to correct and `registervard publish` again."""
+    from events.log import default_keys
+
     letters = _letters(refs)
+    keys = default_keys(Settings.from_env())
     lines, unreadable = [], []
     for letter in letters:
-        event = letter.event()
+        event = letter.event(keys)  # unsealed: the operator corrects the event as it was sent
         (lines.append(to_json(event)) if event else unreadable.append(letter.ref))
     output.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     console.print(f"Wrote {len(lines)} event(s) to {output}; correct them, then run: registervard publish {output}")
