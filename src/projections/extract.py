@@ -46,13 +46,21 @@ def _decoded(payload: bytes, keys: Any = None) -> tuple[Any, dict[str, Any] | st
     try:
         event = codec.decode(payload)
         if keys is not None:
-            from events.sealing import unseal  # crypto-shredding: a destroyed key leaves the fields sealed
+            from events.sealing import is_sealed, unseal  # crypto-shredding: a destroyed key leaves the fields sealed
 
-            event = unseal(event, keys)
+            if is_sealed(event):
+                event = unseal(event, keys)
         document = json.loads(to_json(event))
-        return event, {k: v for k, v in document.items() if k not in ENVELOPE_KEYS}
+        return event, {k: _erased_if_sealed(v) for k, v in document.items() if k not in ENVELOPE_KEYS}
     except Exception as error:  # ciphertext whose key was destroyed, a schema we no longer know
         return None, f"(not readable: {type(error).__name__})"
+
+
+def _erased_if_sealed(value: Any) -> Any:
+    """A field still sealed after unsealing (its key destroyed: erased) is shown as such, not as ciphertext."""
+    if isinstance(value, dict) and {"key_id", "ciphertext"} <= value.keys():
+        return "(erased: the data key was destroyed)"
+    return value
 
 
 def build_extract(
