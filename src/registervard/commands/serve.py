@@ -15,7 +15,8 @@ def serve(
 
     uvicorn's access log is off: it prints raw paths and query strings. The API
     logs each request itself (at INFO: method, route template, status, duration,
-    key id), and every refused request at WARNING.
+    key id), and every refused request at WARNING: `registervard --log-level INFO serve`
+    shows every request. Keys: `registervard apikeys create NAME --role ROLE`.
     """
     import uvicorn
 
