@@ -119,17 +119,24 @@ class DatabaseKeyStore:
 
     # --- more ---
 
-    def ensure(self, customer_ids: Iterable[str]) -> None:
-        """Create keys for the customers that have none, in one transaction, and cache them all (a batch of the worker)."""
+    def warm(self, customer_ids: Iterable[str]) -> None:
+        """Read the keys of these customers into the cache, a few queries for all of them (a reader's batch)."""
+        self.ensure(customer_ids, create=False)
+
+    def ensure(self, customer_ids: Iterable[str], create: bool = True) -> None:
+        """Cache these customers' keys; with `create`, make keys for those that have none, in one transaction (a batch of the worker)."""
         missing = [c for c in dict.fromkeys(customer_ids) if self._cached(c) is False]
         if not missing:
             return
+        rows: dict[str, DataKeyRow] = {}
         with Session(self.engine) as session:
-            rows = {r.customer_id: r for r in session.scalars(select(DataKeyRow).where(DataKeyRow.customer_id.in_(missing)))}
+            for start in range(0, len(missing), 500):
+                part = missing[start : start + 500]
+                rows.update({r.customer_id: r for r in session.scalars(select(DataKeyRow).where(DataKeyRow.customer_id.in_(part)))})
         for customer_id, row in rows.items():
             self._remember(customer_id, self._unwrap(row))
         new = [c for c in missing if c not in rows]
-        if not new:
+        if not new or not create:
             return
         now = datetime.now(UTC)
         keys = {c: DataKey(os.urandom(16).hex(), os.urandom(32)) for c in new}

@@ -98,9 +98,10 @@ def safe_exc_info(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dic
         event_dict["exception"] = safe_exception(*exc_info)
         message, value = event_dict.get("event"), exc_info[1]
         if isinstance(message, str) and value is not None and not _trusted(exc_info[0]):  # e.g. "Agent crashed: %r"
-            for shown in (repr(value), str(value)):
-                if shown:
-                    message = message.replace(shown, WITHHELD)
+            for shown in (repr(value), str(value)):  # as formatted, and as redact_personal_data left it
+                for form in (shown, redact_text(shown)):
+                    if form:
+                        message = message.replace(form, WITHHELD)
             event_dict["event"] = message
     return event_dict
 

@@ -140,6 +140,14 @@ async def test_an_erased_customer_cannot_be_read_from_the_log_a_rebuild_or_downs
         # The audit trail keeps the facts and still verifies: it hashes the stored (sealed) bytes.
         assert verify_chain(session).intact
 
+    # An auditor sees her history's facts, not her data.
+    shown = subprocess.run(
+        [sys.executable, "-m", "registervard", "audit", "show", anna, "--json"], env=service_env(settings), capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "CustomerErased" in shown.stdout and "erased: the customer's key was destroyed" in shown.stdout
+    assert not any(secret.decode() in shown.stdout for secret in SECRETS)
+
     # Downstream: a tombstone for her key (Art. 19: the purge request is in the log for every recipient).
     snapshots = await read_topic(
         settings.kafka, settings.customers_topic, until=lambda ms: any(m.key == anna.encode() and m.value is None for m in ms), timeout=30
