@@ -223,6 +223,7 @@ def requests_for(served: Served) -> dict[str, tuple[str, str, dict]]:
         "contactability": ("GET", f"/customers/{a}/contactability", {"params": {"channel": "EMAIL", "purpose": "MARKETING", "company": ACME}}),
         "changes": ("GET", "/changes", {"params": {"limit": 5}}),
         "audit_verify": ("GET", "/audit/verify", {}),
+        "wash": ("POST", "/wash", {"json": {"company": ACME, "rows": [{"customer_id": a}]}}),
     }
 
 
@@ -410,3 +411,13 @@ def test_refused_requests_are_logged_with_key_id_role_and_route_but_no_key_and_n
     assert all(r["key_id"] for r in refusals if r["status"] == 403)
     for secret in (served.number, served.number[2:], f"{served.number[2:8]}-{served.number[8:]}", served.protected_number, "Svensson", "Storgatan", "Anna", "rv_wrong", *served.keys.values()):
         assert secret not in text, f"the server's log holds {secret[:6]}..."
+
+
+def test_a_call_list_is_washed_over_http_with_a_reason_for_every_number(served):
+    body = {"company": ACME, "rows": [{"phone": "070-123 45 67"}, {"phone": "+46709999999"}, {"phone": "not a number"}]}
+    response = served.post("/wash", "marketing", json=body)
+    assert response.status_code == 200
+    known, unknown, invalid = response.json()["results"]
+    assert known["phone"] == "+46701234567" and served.anna in known["customer_ids"]
+    assert "UNKNOWN_NUMBER" in unknown["reasons"] and not unknown["may_call"]
+    assert "INVALID_NUMBER" in invalid["reasons"] and not invalid["may_call"]

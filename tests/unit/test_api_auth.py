@@ -43,7 +43,7 @@ def test_the_roles_table_names_only_known_endpoints_and_admin_has_them_all():
     for role, endpoints in ROLE_ENDPOINTS.items():
         assert endpoints <= set(ENDPOINTS), role
     assert ROLE_ENDPOINTS["admin"] == set(ENDPOINTS)
-    assert ROLE_ENDPOINTS["marketing"] == {"contactability"}
+    assert ROLE_ENDPOINTS["marketing"] == {"contactability", "wash"}
     assert ROLE_ENDPOINTS["auditor"] == {"history", "changes", "audit_verify"}
     assert roles_for("lookup") == ["customer_service", "admin"]
     assert not may_call("nobody", "customer")

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.migrations import HEAD, at_head
 from projections.tables import connect
-from registervard.api import customers, feed
+from registervard.api import customers, feed, wash
 from registervard.api.errors import install_error_handlers
 from registervard.settings import Settings
 
@@ -134,8 +134,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(customers.router)
     app.include_router(feed.router)
-    # Endpoints to come from other engineers go here, each naming its entry in roles.ENDPOINTS:
-    # the NIX wash (marketing, admin) and erasure (admin).
+    app.include_router(wash.router)
+    # Erasure (admin) comes here, naming its entry in roles.ENDPOINTS.
     app.add_middleware(RequestLog)
 
     @app.get("/health", tags=["operations"], summary="The process is up")

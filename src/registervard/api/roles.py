@@ -19,7 +19,8 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
         "contactability": "GET /customers/{customer_id}/contactability",
         "changes": "GET /changes",
         "audit_verify": "GET /audit/verify",
-        # To come (other engineers): "wash": "POST /wash" (marketing, admin); "erase": "POST /customers/{customer_id}/erase" (admin).
+        "wash": "POST /wash",
+        # To come: "erase": "POST /customers/{customer_id}/erase" (admin).
     }
 )
 """Every protected endpoint, by the name the roles table uses. /health, /ready and /docs need no key."""
@@ -27,7 +28,7 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
 ROLE_ENDPOINTS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "reader": frozenset({"customer"}),
-        "marketing": frozenset({"contactability"}),  # + "wash" once that endpoint exists
+        "marketing": frozenset({"contactability", "wash"}),
         "customer_service": frozenset({"customer", "lookup", "history", "contactability"}),
         "auditor": frozenset({"history", "changes", "audit_verify"}),
         "admin": frozenset(ENDPOINTS),  # everything, also what is added to ENDPOINTS later ("erase")
