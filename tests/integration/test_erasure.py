@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,12 @@ async def test_an_erased_customer_cannot_be_read_from_the_log_a_rebuild_or_downs
         # The audit trail keeps the facts and still verifies: it hashes the stored (sealed) bytes.
         assert verify_chain(session).intact
 
+    # A replay now: erased, nothing of her data.
+    from projections.replay import replay_as_of
+
+    view = (await replay_as_of(settings, datetime.now(UTC), customer_id=anna)).views[anna]
+    assert (view.status, view.name, view.address, view.identity_number) == ("ERASED", None, None, None)
+
     # An auditor sees her history's facts, not her data.
     shown = subprocess.run(
         [sys.executable, "-m", "registervard", "audit", "show", anna, "--json"], env=service_env(settings), capture_output=True, text=True, timeout=120
@@ -172,3 +179,16 @@ async def test_an_erasure_asked_twice_records_one_and_the_worker_refuses_new_fac
     assert record["reason_code"] == "CUSTOMER_ERASED" and record["value"] is None, "nothing of an erased customer is kept"
     messages = await log_of(settings, bo, lambda ms: any(codec.event_name(m.value) == "PersonalDataPurgeRequested" for m in ms))
     assert sum(codec.event_name(m.value) == "CustomerErased" for m in messages) == 1
+
+
+async def test_registervard_erase_publishes_the_erasure_to_the_intake(shredding):
+    settings, _ = shredding
+    cid = f"C-{uuid.uuid4().hex[:10]}"
+    done = subprocess.run(
+        [sys.executable, "-m", "registervard", "erase", cid, "--reason", "RETENTION_EXPIRED"],
+        env=service_env(settings), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    intake = await read_topic(settings.kafka, settings.intake_topic, until=lambda ms: any(m.key == cid.encode() for m in ms))
+    event = codec.decode([m for m in intake if m.key == cid.encode()][0].value)
+    assert type(event).__name__ == "CustomerErased" and event.reason is ErasureReason.RETENTION_EXPIRED
