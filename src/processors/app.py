@@ -77,6 +77,8 @@ def create_app(settings: Settings) -> faust.App:
         """The event's bytes for the log or a dead letter: personal fields sealed; None if the customer's key is gone."""
         if not encrypt:
             return codec.encode(event)
+        if not _keyable(event.customer_id):  # refused anyway; a data key must not be named by an identity number
+            return codec.encode(event)
         key = keys.key_for(event.customer_id, create=True)
         return None if key is None else codec.encode(seal(event, key))
 
@@ -116,7 +118,8 @@ def create_app(settings: Settings) -> faust.App:
         # Batches amortise Faust's per-message cost; order per key is kept within and across batches.
         async for batch in stream.take_events(1000, within=0.05):
             if encrypt:  # one transaction for the batch's new customers' keys
-                await asyncio.to_thread(keys.ensure, [m.key.decode("utf-8", "replace") for m in batch if m.key])
+                customers = [m.key.decode("utf-8", "replace") for m in batch if m.key]
+                await asyncio.to_thread(keys.ensure, [c for c in customers if _keyable(c)])
             for message in batch:
                 await handle(message)
 
@@ -164,6 +167,20 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+def _keyable(customer_id: str) -> bool:
+    """Whether a customer id may name a data key: a valid opaque id, not an identity number (never a key of anything)."""
+    from events.identity import IdentityNumberError, parse_identity_number
+    from events.validation import _CUSTOMER_ID
+
+    if not _CUSTOMER_ID.fullmatch(customer_id):
+        return False
+    try:
+        parse_identity_number(customer_id)
+    except (IdentityNumberError, TypeError, ValueError):
+        return True
+    return False
+
+
 def _dead_letter_value(key: bytes | None, value: bytes | None, sealed, keys) -> bytes | None:  # type: ignore[no-untyped-def]
     """What a dead letter keeps of a refused message: the event with its personal fields sealed, or the bytes sealed whole."""
     if value is None:
@@ -172,7 +189,7 @@ def _dead_letter_value(key: bytes | None, value: bytes | None, sealed, keys) -> 
         event = codec.decode(value)
     except (codec.UndecodableMessage, codec.InvalidEvent):
         customer_id = key.decode("utf-8", "replace") if key else None
-        data_key = keys.key_for(customer_id, create=False) if customer_id else None
+        data_key = keys.key_for(customer_id, create=False) if customer_id and _keyable(customer_id) else None
         return seal_bytes(value, customer_id, data_key) if data_key is not None else value
     return sealed(event)
 

@@ -23,6 +23,8 @@ from events import codec
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
+from projections.keys import DatabaseKeyStore
+from projections.tables import connect
 from registervard.settings import Settings
 from tests.builders import line
 from tests.conftest import service_env
@@ -95,8 +97,13 @@ async def test_personal_data_never_reaches_the_logs_valid_invalid_or_crashing(ka
         right = parse_event(person(invalid))
         wrong = replace(right, registration=replace(right.registration, identity_number="197004124478"))
         await produce_raw(kafka, settings.intake_topic, [(invalid.encode(), codec.encode(wrong))])
-        letters = await read_topic(kafka, settings.dead_letter_topic, until=2, timeout=60)
-        assert len(letters) == 2
+        keyed = parse_event(person("C-keyed"))
+        keyed = replace(keyed, envelope=replace(keyed.envelope, customer_id=PERSONNUMMER))  # past the publisher's validation
+        await produce_raw(kafka, settings.intake_topic, [(PERSONNUMMER.encode(), codec.encode(keyed))])
+        letters = await read_topic(kafka, settings.dead_letter_topic, until=3, timeout=60)
+        assert len(letters) == 3
+        assert DatabaseKeyStore(connect(database_url)).key_for(PERSONNUMMER) is None, "no data key is named by an identity number"
+        letters = [m for m in letters if m.key != PERSONNUMMER.encode()]  # that one carries it in its key, as sent
         assert not any(s.encode() in m.value for m in letters for s in SECRETS), "dead letters keep personal data sealed"
         await read_topic(kafka, settings.events_topic, until=1, timeout=60)
         async with Publisher(settings) as publisher:
