@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.migrations import HEAD, at_head
 from projections.tables import connect
-from registervard.api import customers, feed, wash
+from registervard.api import customers, erasure, feed, wash
 from registervard.api.errors import install_error_handlers
 from registervard.settings import Settings
 
@@ -135,7 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(feed.router)
     app.include_router(wash.router)
-    # Erasure (admin) comes here, naming its entry in roles.ENDPOINTS.
+    app.include_router(erasure.router)
     app.add_middleware(RequestLog)
 
     @app.get("/health", tags=["operations"], summary="The process is up")

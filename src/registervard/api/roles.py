@@ -20,7 +20,7 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
         "changes": "GET /changes",
         "audit_verify": "GET /audit/verify",
         "wash": "POST /wash",
-        # To come: "erase": "POST /customers/{customer_id}/erase" (admin).
+        "erase": "POST /customers/{customer_id}/erase",
     }
 )
 """Every protected endpoint, by the name the roles table uses. /health, /ready and /docs need no key."""
