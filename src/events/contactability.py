@@ -223,6 +223,21 @@ class _Ask:
     rules: Rules
 
 
+def decision_document(
+    decision: Decision, *, customer_id: str, channel: Channel, purpose: ConsentPurpose, company: str, at: datetime
+) -> dict[str, Any]:
+    """The decision and the question it answers, as plain data for JSON (CLI and API give the same shape)."""
+    return {
+        "customer_id": customer_id,
+        "channel": channel.value,
+        "purpose": purpose.value,
+        "company": company,
+        "at": at.isoformat(),
+        "allowed": decision.allowed,
+        "reasons": [{"code": r.code, "message": r.message, "denies": r.denies} for r in decision.reasons],
+    }
+
+
 def may_contact(
     state: CustomerState | None,
     *,

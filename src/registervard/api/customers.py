@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from events.catalog import Channel, ConsentPurpose
-from events.contactability import load_rules, may_contact
+from events.contactability import decision_document, load_rules, may_contact
 from events.identity import IdentityNumberError
 from projections.lookup import lookup_hash
 from projections.read import customer_history
@@ -105,12 +105,4 @@ def contactability(
             raise _not_found(customer_id)
         decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=load_rules())
         record_disclosures(session, principal, [customer_id], "contactability")
-    return {
-        "customer_id": customer_id,
-        "channel": channel.value,
-        "purpose": purpose.value,
-        "company": company,
-        "at": moment.isoformat(),
-        "allowed": decision.allowed,
-        "reasons": [{"code": r.code, "message": r.message, "denies": r.denies} for r in decision.reasons],
-    }
+    return decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=moment)

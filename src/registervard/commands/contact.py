@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from events.catalog import Channel, ConsentPurpose
-from events.contactability import Decision, load_rules, may_contact
+from events.contactability import Decision, decision_document, load_rules, may_contact
 from registervard.settings import Settings
 
 app = typer.Typer(help="Whether a customer may be contacted on a channel, for a purpose, as a company.", no_args_is_help=True)
@@ -45,19 +45,8 @@ def check(
     state = _load_state(Settings.from_env(), customer_id)
     decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=rules)
     if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "customer_id": customer_id,
-                    "channel": channel.value,
-                    "purpose": purpose.value,
-                    "company": company,
-                    "at": moment.isoformat(),
-                    "allowed": decision.allowed,
-                    "reasons": [{"code": r.code, "message": r.message, "denies": r.denies} for r in decision.reasons],
-                }
-            )
-        )
+        document = decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=moment)
+        console.print_json(json.dumps(document))
     else:
         _print(decision, customer_id, channel, purpose, company, moment)
         if state is None:
