@@ -8,6 +8,7 @@ topics, and each test its own database, so tests never see each other's data.
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 import os
 import re
 import subprocess
@@ -87,10 +88,9 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
-    """The real stream processor (`registervard worker`) running against this module's topics."""
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
+@contextmanager
+def running_worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen]:
+    """The real stream processor (`registervard worker`) against `settings`' topics, stopped afterwards."""
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "registervard", "worker"],
@@ -101,14 +101,23 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     time.sleep(2)
     if process.poll() is not None:
         pytest.fail(f"the worker stopped at once:\n{log.read_text()[-4000:]}")
-    yield process
-    process.terminate()
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    if process.returncode not in (0, -15, 143):
-        print(log.read_text()[-4000:])
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if process.returncode not in (0, -15, 143):
+            print(log.read_text()[-4000:])
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen]:
+    """The real stream processor running against this module's topics."""
+    with running_worker(settings, tmp_path_factory.mktemp("worker") / "worker.log") as process:
+        yield process
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 60, what: str = "the condition") -> T:

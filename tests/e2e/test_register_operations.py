@@ -13,7 +13,6 @@ import json
 import random
 import subprocess
 import sys
-import time
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -38,7 +37,7 @@ from projections.register import RegisterProjection
 from projections.runner import run_projection
 from projections.tables import CustomerRow, NixStatusRow, connect
 from registervard.importing import opaque_id
-from tests.conftest import eventually, service_env
+from tests.conftest import eventually, running_worker, service_env
 
 pytestmark = pytest.mark.kafka
 
@@ -75,23 +74,8 @@ def own_topics(settings, tmp_path):
     """Topics and a worker of this test's own: the test runs once per database, and each run counts what it publishes."""
     mine = replace(settings, topic_prefix=f"{settings.topic_prefix}-{uuid.uuid4().hex[:6]}")
     asyncio.run(ensure_topics(mine))
-    log = tmp_path / "worker.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "registervard", "worker"],
-            env=service_env(mine, REGISTERVARD_EXPIRY_CHECK_SECONDS="1"),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    time.sleep(2)
-    if process.poll() is not None:
-        pytest.fail(f"the worker stopped at once:\n{log.read_text()[-4000:]}")
-    yield mine
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_worker(mine, tmp_path / "worker.log"):
+        yield mine
 
 
 class Register:
