@@ -84,6 +84,8 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
         "REGISTERVARD_TOPIC_PREFIX": settings.topic_prefix,
         "REGISTERVARD_DATABASE_URL": settings.database_url,
         "REGISTERVARD_KEYSTORE_URL": settings.key_store_url,
+        "REGISTERVARD_WORKER_METRICS_PORT": "0",  # tests run several processes at once; a test that reads metrics sets a port
+        "REGISTERVARD_PROJECTION_METRICS_PORT": "0",
         **extra,
     }
 

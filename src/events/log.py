@@ -1,4 +1,12 @@
-"""Reading the canonical event log: from the beginning (or given offsets) up to its end when reading began."""
+"""Reading the canonical event log: from the beginning (or given offsets) up to its end when reading began.
+
+Every reader opens log records the same way, with `open_records`: decode, then
+unseal with the customers' keys. A record that cannot be opened (bytes that are
+not an event, a sealed field that does not verify) is quarantined: kept in the
+log, reported to the caller with where it lies and why, and skipped, so that no
+single record can stop a reader. Every reader skips the same records, so they
+all agree on what the log says.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events import codec
 from events.catalog import Event
-from events.sealing import KeyStore, unseal_all
+from events.convert import InvalidEvent
+from events.sealing import KeyStore, TamperedData, unseal_each
 from events.topics import partitions_of
 from registervard.settings import Settings
 
@@ -28,16 +37,72 @@ class LogRecord:
     """The message's bytes as stored in the log."""
 
 
-async def read_log(settings: Settings, *, on_progress: Progress | None = None, keys: KeyStore | None = None) -> AsyncIterator[Event]:
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event, opened, and where in the log it stands."""
+
+    record: LogRecord
+    event: Event
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A log record no reader can open: kept in the log, skipped by every reader, and reported."""
+
+    record: LogRecord
+    code: str
+    """UNDECODABLE, UNKNOWN_SCHEMA, INVALID_EVENT or TAMPERED (another code: see `events.codec`)."""
+    reason: str
+    """What is wrong, never the data itself."""
+
+
+def open_records(records: Sequence[LogRecord], keys: KeyStore | None) -> tuple[list[LoggedEvent], list[Quarantined]]:
+    """Decode and unseal log records (with `keys`; None leaves them sealed), in order; what cannot be opened is quarantined."""
+    decoded: list[tuple[LogRecord, Event]] = []
+    quarantined: list[Quarantined] = []
+    for record in records:
+        try:
+            decoded.append((record, codec.decode(record.value)))
+        except codec.UndecodableMessage as error:
+            quarantined.append(Quarantined(record, error.code, error.reason))
+        except InvalidEvent as error:
+            quarantined.append(Quarantined(record, "INVALID_EVENT", str(error)))
+    if keys is None:
+        return [LoggedEvent(record, event) for record, event in decoded], quarantined
+    opened: list[LoggedEvent] = []
+    for (record, _), event in zip(decoded, unseal_each((event for _, event in decoded), keys)):
+        if isinstance(event, TamperedData):
+            quarantined.append(Quarantined(record, "TAMPERED", str(event)))
+        else:
+            opened.append(LoggedEvent(record, event))
+    return opened, quarantined
+
+
+OnQuarantine = Callable[[Quarantined], None]
+"""Told about each record a reader skipped."""
+
+
+async def read_log(
+    settings: Settings,
+    *,
+    on_progress: Progress | None = None,
+    keys: KeyStore | None = None,
+    on_quarantine: OnQuarantine | None = None,
+) -> AsyncIterator[Event]:
     """Every event in the log up to its end when reading began, in order within each partition, unsealed.
 
     Personal fields are opened with the customers' keys (`keys`, default: the
     settings' key store); those of a customer whose key was destroyed stay sealed.
+    A record that cannot be opened is skipped and handed to `on_quarantine`.
     """
     keys = keys if keys is not None else default_keys(settings)
     async for batch in read_log_records(settings, on_progress=on_progress):
-        for event in unseal_all((codec.decode(record.value) for record in batch), keys):
-            yield event
+        opened, quarantined = open_records(batch, keys)
+        for bad in quarantined:
+            if on_quarantine is not None:
+                on_quarantine(bad)
+        for logged in opened:
+            yield logged.event
 
 
 def default_keys(settings: Settings) -> KeyStore:

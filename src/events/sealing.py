@@ -177,19 +177,35 @@ def unseal(event: Event, keys: KeyStore) -> Event:
     return dataclasses.replace(event, **changes) if changes else event
 
 
-def unseal_all(events: typing.Iterable[Event], keys: KeyStore) -> list[Event]:
-    """Unseal events in log order; a customer's CustomerErased makes the store forget any key it cached for them."""
+def unseal_each(events: typing.Iterable[Event], keys: KeyStore) -> list[Event | TamperedData]:
+    """Unseal events in log order; an event whose sealed field does not verify comes back as its TamperedData.
+
+    A customer's CustomerErased makes the store forget any key it cached for them.
+    """
     events = list(events)
     warm = getattr(keys, "warm", None)
     if warm is not None:  # one look-up for the batch's customers rather than one each
         warm([e.customer_id for e in events if is_sealed(e)])
-    result = []
+    result: list[Event | TamperedData] = []
     for event in events:
         if isinstance(event, CustomerErased):
             forget = getattr(keys, "forget", None)
             if forget is not None:
                 forget(event.customer_id)
-        result.append(unseal(event, keys))
+        try:
+            result.append(unseal(event, keys))
+        except TamperedData as tampered:
+            result.append(tampered)
+    return result
+
+
+def unseal_all(events: typing.Iterable[Event], keys: KeyStore) -> list[Event]:
+    """Unseal events in log order; raises TamperedData at the first field that does not verify."""
+    result = []
+    for opened in unseal_each(events, keys):
+        if isinstance(opened, TamperedData):
+            raise opened
+        result.append(opened)
     return result
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from registervard.settings import Settings
 
 FOREVER = "-1"
+DEAD_LETTER_MAX_BYTES = str(2 * 1024 * 1024)
 
 
 def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
@@ -17,8 +19,9 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
         settings.intake_topic: {"retention.ms": str(7 * 24 * 3600 * 1000)},
         # The source of truth: never deleted, never compacted.
         settings.events_topic: {"retention.ms": FOREVER, "retention.bytes": FOREVER, "cleanup.policy": "delete"},
-        # Rejected messages wait here until someone corrects and resends them.
-        settings.dead_letter_topic: {"retention.ms": FOREVER, "retention.bytes": FOREVER},
+        # Rejected messages wait here until someone corrects and resends them. A dead letter keeps the whole
+        # message it refused, so it may be larger than the broker's 1 MiB limit for an intake message.
+        settings.dead_letter_topic: {"retention.ms": FOREVER, "retention.bytes": FOREVER, "max.message.bytes": DEAD_LETTER_MAX_BYTES},
         # The latest CustomerSnapshot per customer. Compacted, and compacted soon: a superseded snapshot (say, one
         # with the name of someone who since got a protected identity) is gone within about an hour; tombstones
         # of erased customers stay a week so that every consumer sees them.
@@ -59,6 +62,9 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 await admin.create_topics(wanted)
             except TopicAlreadyExistsError:
                 pass  # another process created them at the same moment
+        if settings.dead_letter_topic in existing:  # made before dead letters could exceed 1 MiB: all its settings again
+            configs = topic_configs(settings)[settings.dead_letter_topic]
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, settings.dead_letter_topic, configs=configs)])
         return [topic.name for topic in wanted]
     finally:
         await admin.close()

@@ -23,12 +23,28 @@ are otherwise. When the worker admits CustomerErased it appends it and its
 consequences, waits for the log to acknowledge them, and then destroys the
 customer's key; a rebuild after a crash in between destroys it too.
 REGISTERVARD_ENCRYPTION=off appends events unsealed (for benchmarks).
+
+Faults: an intake offset is committed only for a message whose events (or
+dead letter) the broker has acknowledged. Faust acks a batch's messages when
+the loop moves on, even when the body raised; so the batch body waits for
+every send it made, and any error it cannot handle ends the process at once
+(`stop_now`, exit status 70) before Faust can ack or commit anything. The
+messages are then delivered again to the restarted worker, which knows what
+reached the log and drops it as duplicates. A database or broker that is
+down is waited for first, with backoff, for up to `settings.retry_seconds`.
+A log record the rebuild cannot open is quarantined (logged, counted) and
+skipped, as every other reader skips it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import time
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import faust
 import structlog
@@ -36,13 +52,41 @@ import structlog
 from events import codec
 from events.catalog import CustomerErased, Event
 from events.customer import Status
-from events.log import read_log
+from events.log import Quarantined, read_log
 from events.sealing import encryption_enabled, seal, seal_bytes
 from processors.intake import Accepted, Rejected, admit, dead_letter
+from processors import metrics
 from processors.lifecycle import Admitted, Duplicate, Lifecycle, Refused
+from projections.retry import in_thread_with_retry, with_retry
 from registervard.settings import STATE_DIR, Settings
 
 log = structlog.get_logger(__name__)
+
+EXIT_FAILED = 70
+"""Exit status after an error the worker cannot handle (EX_SOFTWARE): a supervisor should start it again."""
+EXIT_STOPPED = 143
+"""Exit status when asked to stop in the middle of a batch (as after SIGTERM)."""
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+"""The producer's request limit: above the broker's 1 MiB message limit, so that a dead letter can keep any intake message."""
+
+
+def stop_now(error: BaseException, where: str) -> NoReturn:
+    """End the process at once, so that nothing after a failure is acked or committed; say why first."""
+    if isinstance(error, asyncio.CancelledError):
+        log.warning("worker_stopped_mid_batch", where=where, advice="uncommitted intake messages are handled again at the next start")
+        code = EXIT_STOPPED
+    else:
+        log.error(
+            "worker_failed",
+            where=where,
+            reason=type(error).__name__,
+            advice="nothing after this point was committed; the worker handles it again when restarted",
+            exc_info=error,
+        )
+        code = EXIT_FAILED
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -57,6 +101,10 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=1,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        # A restarted worker rejoins within seconds, not after the default minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        producer_max_request_size=MAX_REQUEST_BYTES,
         broker_commit_every=500,
         broker_commit_interval=1.0,
         broker_max_poll_records=2000,
@@ -69,6 +117,7 @@ def create_app(settings: Settings) -> faust.App:
     lifecycle = Lifecycle()
     ready = asyncio.Event()
     encrypt = encryption_enabled()
+    budget = settings.retry_seconds
     from projections.keys import key_store  # the register database's data_keys
 
     keys = key_store(settings)
@@ -82,7 +131,8 @@ def create_app(settings: Settings) -> faust.App:
         key = keys.key_for(event.customer_id, create=True)
         return None if key is None else codec.encode(seal(event, key))
 
-    async def append(events: tuple[Event, ...] | list[Event]) -> list:
+    async def append(events: Sequence[Event]) -> list[Awaitable[object]]:
+        """Send events to the log; the returned futures say when the broker has them."""
         futures = []
         for event in events:
             value = sealed(event)
@@ -92,51 +142,93 @@ def create_app(settings: Settings) -> faust.App:
         return futures
 
     async def erase_key(customer_id: str) -> None:
-        destroyed = await asyncio.to_thread(keys.destroy, customer_id)
+        destroyed = await in_thread_with_retry(keys.destroy, customer_id, what="destroy a data key", budget=budget)
         log.info("data_key_destroyed", customer_id=customer_id, had_key=destroyed)
+
+    def quarantined(bad: Quarantined) -> None:
+        metrics.QUARANTINED.labels(code=bad.code).inc()
+        log.warning("record_quarantined", partition=bad.record.partition, offset=bad.record.offset, code=bad.code)
+
+    async def read_state() -> list[Event]:
+        """Fold the whole log into a fresh `lifecycle` (an attempt cut short leaves nothing behind); the consequences it lacks."""
+        nonlocal lifecycle
+        lifecycle = Lifecycle()
+        return lifecycle.replay([event async for event in read_log(settings, keys=keys, on_quarantine=quarantined)])
 
     @app.task
     async def rebuild_state() -> None:
-        started = datetime.now(UTC)
-        missing = lifecycle.replay([event async for event in read_log(settings, keys=keys)])
-        await append(missing)
-        erased = [c for c, state in lifecycle.states.items() if state.status is Status.ERASED]
-        for customer_id in erased:  # a crash between appending CustomerErased and destroying the key
-            if not await asyncio.to_thread(keys.is_destroyed, customer_id):
-                await erase_key(customer_id)
-        log.info(
-            "worker_ready",
-            customers=len(lifecycle.states),
-            consequences_appended=len(missing),
-            seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
-        )
-        ready.set()
+        try:
+            started = datetime.now(UTC)
+            missing = await with_retry(read_state, what="read the event log", budget=budget)
+            await asyncio.gather(*await append(missing))
+            erased = [c for c, state in lifecycle.states.items() if state.status is Status.ERASED]
+            for customer_id in erased:  # a crash between appending CustomerErased and destroying the key
+                if not await in_thread_with_retry(keys.is_destroyed, customer_id, what="read a data key", budget=budget):
+                    await erase_key(customer_id)
+            metrics.CUSTOMERS.set(len(lifecycle.states))
+            log.info(
+                "worker_ready",
+                customers=len(lifecycle.states),
+                consequences_appended=len(missing),
+                seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
+            )
+            ready.set()
+        except BaseException as error:
+            stop_now(error, "rebuilding the state from the log")
 
     @app.agent(intake)
     async def admit_to_log(stream: faust.Stream) -> None:
         await ready.wait()
-        # Batches amortise Faust's per-message cost; order per key is kept within and across batches.
-        async for batch in stream.take_events(1000, within=0.05):
-            if encrypt:  # one transaction for the batch's new customers' keys
-                customers = [m.key.decode("utf-8", "replace") for m in batch if m.key]
-                await asyncio.to_thread(keys.ensure, [c for c in customers if _keyable(c)])
-            for message in batch:
-                await handle(message)
+        in_batch = False
+        try:
+            # Batches amortise Faust's per-message cost; order per key is kept within and across batches.
+            async for batch in stream.take_events(1000, within=0.05):
+                in_batch = True
+                await handle_batch(batch)
+                in_batch = False
+        except asyncio.CancelledError:
+            if in_batch:  # stopping mid-batch: Faust would ack the whole batch on the way out
+                stop_now(asyncio.CancelledError(), "admitting intake messages")
+            raise  # stopping between batches: everything handled may be committed
+        except BaseException as error:  # Faust acks a batch when its loop ends, even after an error: end before it can
+            stop_now(error, "admitting intake messages")
 
-    async def handle(message: faust.types.EventT) -> None:
+    async def handle_batch(batch: Sequence[faust.types.EventT]) -> None:
+        """Handle a batch of intake messages and wait until the broker has everything they produced."""
+        started = time.monotonic()
+        if encrypt:  # one transaction for the batch's new customers' keys
+            customers = [m.key.decode("utf-8", "replace") for m in batch if m.key]
+            await in_thread_with_retry(keys.ensure, [c for c in customers if _keyable(c)], what="create data keys", budget=budget)
+        pending: list[Awaitable[object]] = []
+        for message in batch:
+            pending += await handle(message)
+        await asyncio.gather(*pending)  # only now may Faust commit these offsets
+        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+        metrics.CUSTOMERS.set(len(lifecycle.states))
+        last = batch[-1].message
+        highwater = app.consumer.highwater(last.tp)
+        if highwater is not None:
+            metrics.INTAKE_LAG.labels(partition=str(last.partition)).set(max(0, highwater - last.offset - 1))
+
+    async def handle(message: faust.types.EventT) -> list[Awaitable[object]]:
+        """Admit one intake message to the log, or dead-letter it; the sends it made."""
         key, value = message.key, message.value
         verdict = admit(key, value)
         if isinstance(verdict, Accepted):
             outcome = lifecycle.admit(verdict.event)
             if isinstance(outcome, Admitted):
                 futures = await append((outcome.event, *outcome.derived))
+                metrics.ADMITTED.labels(event_type=type(outcome.event).__name__).inc()
+                for follower in outcome.derived:
+                    metrics.DERIVED.labels(event_type=type(follower).__name__).inc()
                 if isinstance(outcome.event, CustomerErased):
                     await asyncio.gather(*futures)  # in the log before the key goes
                     await erase_key(outcome.event.customer_id)
-                return
+                return futures
             if isinstance(outcome, Duplicate):
+                metrics.DUPLICATES.inc()
                 log.info("duplicate_dropped", event_id=str(outcome.event.event_id))
-                return
+                return []
             verdict = _refusal(outcome, verdict.event)
         record = dead_letter(
             verdict,
@@ -146,7 +238,8 @@ def create_app(settings: Settings) -> faust.App:
             partition=message.message.partition,
             offset=message.message.offset,
         )
-        await dead_letters.send(key=key, value=codec.encode_record("DeadLetter", record))
+        future = await dead_letters.send(key=key, value=codec.encode_record("DeadLetter", record))
+        metrics.DEAD_LETTERED.labels(code=verdict.code).inc()
         log.warning(
             "event_rejected",
             code=verdict.code,
@@ -154,13 +247,19 @@ def create_app(settings: Settings) -> faust.App:
             event_id=verdict.event_id,
             offset=message.message.offset,
         )
+        return [future]
 
     @app.timer(interval=settings.expiry_check_seconds)
     async def expire_consents() -> None:
         if not ready.is_set():
             return
-        expired = lifecycle.due(datetime.now(UTC))
-        await append(expired)
+        try:
+            expired = lifecycle.due(datetime.now(UTC))
+            await asyncio.gather(*await append(expired))
+        except BaseException as error:  # the state holds expiries the log may lack: start again from the log
+            stop_now(error, "appending lapsed consents")
+        for event in expired:
+            metrics.DERIVED.labels(event_type=type(event).__name__).inc()
         if expired:
             log.info("consents_expired", count=len(expired))
 

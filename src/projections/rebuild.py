@@ -49,14 +49,13 @@ from sqlalchemy import MetaData, Table, create_engine, delete, event, exists, fu
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from events import codec
 from events.convert import to_plain
 from events.customer import CustomerState, evolve
 from projections import register as register_module
 from projections import tables as tables_module
 from projections.register import RegisterProjection, register_row
-from events.log import default_keys, log_end_offsets, log_partitions, read_log_records
-from events.sealing import KeyStore, unseal_all
+from events.log import default_keys, log_end_offsets, log_partitions, open_records, read_log_records
+from events.sealing import KeyStore
 from projections.runner import LogRecord
 from projections.tables import Base, OffsetRow, OutboxRow, connect
 from registervard.settings import Settings
@@ -162,6 +161,8 @@ class Fold:
     states: dict[str, CustomerState] = field(default_factory=dict)
     offsets: dict[int, int] = field(default_factory=dict)
     events: int = 0
+    quarantined: int = 0
+    """Records skipped because they cannot be opened (see events.log.open_records)."""
     keys: KeyStore | None = None
     """Opens the events' sealed personal data (fold_log sets the settings' key store); without it they stay sealed."""
 
@@ -169,15 +170,17 @@ class Fold:
         """Fold records in log order; return the customers whose state changed."""
         changed: set[str] = set()
         records = list(records)
-        decoded = [codec.decode(record.value) for record in records]  # the log holds only admitted events
-        events = unseal_all(decoded, self.keys) if self.keys is not None else decoded
-        for record, event in zip(records, events):
+        opened, quarantined = open_records(records, self.keys)  # a record no reader can open is skipped by every reader
+        self.quarantined += len(quarantined)
+        for record in records:
+            self.offsets[record.partition] = record.offset + 1
+        for logged in opened:
+            record, event = logged.record, logged.event
             before = self.states.get(event.customer_id)
             after = evolve(before, event)
             if after is not before:
                 self.states[event.customer_id] = after
                 changed.add(event.customer_id)
-            self.offsets[record.partition] = record.offset + 1
             self.events += 1
         return changed
 
@@ -402,6 +405,8 @@ class RebuildReport:
     """Customers put in the rebuilt outbox because their rows differ, changed while catching up, or were waiting."""
     caught_up_under_lock: int = 0
     """Events the live projection had applied and the rebuild read under the lock."""
+    quarantined: int = 0
+    """Log records skipped because they cannot be opened (the live projection lists them in `quarantine`)."""
     offsets: dict[int, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -477,6 +482,7 @@ async def rebuild_register(
             await asyncio.sleep(min(0.05 * attempt, 1.0))
     lap("swap")
     report.events = fold.events
+    report.quarantined = fold.quarantined
     report.customers = len(fold.states)
     report.offsets = dict(fold.offsets)
     log.info("register_rebuilt", events=report.events, customers=report.customers, seconds=report.seconds)

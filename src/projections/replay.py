@@ -38,11 +38,9 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from events import codec
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
 from events.customer import CustomerState, Status, evolve
-from events.log import Progress, default_keys, log_partitions, read_log_records
-from events.sealing import unseal_all
+from events.log import Progress, default_keys, log_partitions, open_records, read_log_records
 from registervard.settings import Settings
 
 """Called with (records read, records to read)."""
@@ -229,6 +227,8 @@ class Replay:
     as_of: datetime
     views: dict[str, CustomerView] = field(default_factory=dict)
     events_read: int = 0
+    quarantined: int = 0
+    """Log records skipped because they cannot be opened."""
 
 
 async def replay_as_of(
@@ -251,7 +251,9 @@ async def replay_as_of(
     states: dict[str, CustomerState] = {}
     protected_ever: set[str] = set()
     async for batch in read_log_records(settings, partitions=partitions, key=key, on_progress=on_progress):
-        events = unseal_all((codec.decode(record.value) for record in batch), keys)
+        opened, quarantined = open_records(batch, keys)  # a record no reader can open is skipped by every reader
+        result.quarantined += len(quarantined)
+        events = [logged.event for logged in opened]
         result.events_read += len(events)
         protected_ever.update(e.customer_id for e in events if isinstance(e, ProtectedIdentitySet))
         state_as_of(events, as_of, states)

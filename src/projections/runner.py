@@ -5,6 +5,17 @@ and starts each one at the offset stored in its own database, because that
 offset was committed in the same transaction as the rows it produced. Kafka's
 committed offsets are never used, so a crash at any point neither loses nor
 doubles an event.
+
+Nothing stops a projection for good:
+
+* a record that cannot be opened (`events.log.open_records`) or written (the
+  database refuses its rows) is quarantined: a `quarantine` row, in the same
+  transaction as the batch, a warning and a metric; the projection goes on;
+* a database or broker that is down is retried with backoff
+  (`projections.retry`); after `settings.retry_seconds` the process exits
+  non-zero for its supervisor to restart it;
+* every few seconds the projection writes a heartbeat with its lag
+  (`projection_health`), which `/ready` reads.
 """
 
 from __future__ import annotations
@@ -12,35 +23,32 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from events import codec
-from events.catalog import Event
-from events.log import LogRecord
-from events.sealing import KeyStore, unseal_all
+from events.log import LoggedEvent, LogRecord, Quarantined, open_records
+from events.sealing import KeyStore
 from events.topics import partitions_of
-from projections.sql import upsert
+from projections import metrics
 from projections.keys import key_store, key_store_for_engine
-from projections.tables import OffsetRow, connect
+from projections.retry import in_thread_with_retry, with_retry
+from projections.sql import upsert
+from projections.tables import OffsetRow, ProjectionHealthRow, QuarantineRow, connect
 from registervard.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+HEARTBEAT_SECONDS = 5.0
+"""How often an idle or busy projection reports that it is alive."""
 
-@dataclass(frozen=True)
-class LoggedEvent:
-    """An event and where in the log it stands."""
-
-    record: LogRecord
-    event: Event
+__all__ = ["LoggedEvent", "Projection", "apply_batch", "apply_with_retry", "run_projection", "stored_offsets"]
 
 
 class Projection(Protocol):
@@ -60,20 +68,53 @@ def stored_offsets(engine: Engine, projection: str, topic: str) -> dict[int, int
         return {row.partition: row.next_offset for row in rows}
 
 
-def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRecord], keys: KeyStore | None = None) -> None:
-    """Apply log records and remember the offsets after them, in one transaction.
+def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRecord], keys: KeyStore | None = None) -> list[Quarantined]:
+    """Apply log records and remember the offsets after them, in one transaction; return what was quarantined.
 
     Events reach the projection unsealed (`keys`, default: the key store in the
     projection's own database); `record.value` stays the stored bytes, sealed.
+    If the database refuses the batch's rows for a reason other than being
+    unreachable or busy, the records are applied one at a time and those it
+    refuses are quarantined as UNWRITABLE.
     """
     keys = keys if keys is not None else key_store_for_engine(engine)
-    events = unseal_all((codec.decode(record.value) for record in records), keys)  # the log holds only admitted events
-    batch = [LoggedEvent(record, event) for record, event in zip(records, events)]
+    opened, quarantined = open_records(records, keys)
+    try:
+        _write(engine, projection, records, opened, quarantined)
+        return quarantined
+    except SQLAlchemyError as error:
+        if _is_transient(error):
+            raise
+        if len(records) == 1:
+            reason = f"the register database refused its rows ({type(getattr(error, 'orig', None) or error).__name__})"
+            unwritable = [Quarantined(records[0], "UNWRITABLE", reason)]
+            _write(engine, projection, records, [], unwritable)
+            return unwritable
+    refused: list[Quarantined] = []
+    for record in records:  # find the record the database refuses; the others go in as usual
+        refused += apply_batch(engine, projection, [record], keys)
+    return refused
+
+
+def _write(
+    engine: Engine, projection: Projection, records: Sequence[LogRecord], opened: list[LoggedEvent], quarantined: list[Quarantined]
+) -> None:
     next_offsets: dict[tuple[str, int], int] = {}
     for record in records:
         next_offsets[(record.topic, record.partition)] = record.offset + 1
     with Session(engine) as session, session.begin():
-        projection.apply(session, batch)
+        if opened:
+            projection.apply(session, opened)
+        now = datetime.now(UTC)
+        upsert(
+            session,
+            QuarantineRow,
+            [
+                {"projection": projection.name, "topic": q.record.topic, "partition": q.record.partition,
+                 "offset": q.record.offset, "code": q.code, "reason": q.reason[:500], "quarantined_at": now}
+                for q in quarantined
+            ],
+        )
         upsert(
             session,
             OffsetRow,
@@ -84,19 +125,40 @@ def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRec
 TRANSIENT_ERRORS = {"DeadlockDetected", "SerializationFailure", "LockNotAvailable"}
 
 
+def _is_transient(error: SQLAlchemyError) -> bool:
+    """A busy or unreachable database: the failed transaction left nothing behind, and trying again may work."""
+    return isinstance(error, OperationalError)
+
+
 def apply_with_retry(
     engine: Engine, projection: Projection, records: Sequence[LogRecord], attempts: int = 5, keys: KeyStore | None = None
-) -> None:
-    """apply_batch, tried again after a deadlock or a busy database: the failed transaction left nothing behind."""
+) -> list[Quarantined]:
+    """apply_batch, tried again at once after a deadlock or a busy database (an unreachable one is the caller's to wait for)."""
     for attempt in range(1, attempts + 1):
         try:
             return apply_batch(engine, projection, records, keys)
         except OperationalError as error:
-            transient = type(error.orig).__name__ in TRANSIENT_ERRORS or "database is locked" in str(error.orig)
-            if not transient or attempt == attempts:
+            busy = type(error.orig).__name__ in TRANSIENT_ERRORS or "database is locked" in str(error.orig)
+            if not busy or attempt == attempts:
                 raise
             log.warning("batch_retried", projection=projection.name, reason=type(error.orig).__name__, attempt=attempt)
             time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def report_quarantined(projection: str, quarantined: Sequence[Quarantined]) -> None:
+    """Log and count records a projection skipped (where they lie and why; never their contents)."""
+    for bad in quarantined:
+        metrics.QUARANTINED.labels(projection=projection, code=bad.code).inc()
+        log.warning(
+            "record_quarantined", projection=projection, partition=bad.record.partition, offset=bad.record.offset, code=bad.code
+        )
+
+
+def beat(engine: Engine, projection: str, lag: int) -> None:
+    """Record that `projection` is alive and `lag` events behind the log."""
+    with Session(engine) as session, session.begin():
+        upsert(session, ProjectionHealthRow, [{"projection": projection, "beat_at": datetime.now(UTC), "lag": lag}])
 
 
 async def run_projection(
@@ -110,8 +172,10 @@ async def run_projection(
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Apply the log to `projection` until `stop` is set (or, with until_caught_up, until the end). Returns events read."""
-    engine = engine or connect(settings.database_url)
-    keys = key_store(settings)
+    budget = settings.retry_seconds
+    if engine is None:
+        engine = await in_thread_with_retry(connect, settings.database_url, what="connect to the register database", budget=budget)
+    keys = await in_thread_with_retry(key_store, settings, what="open the key store", budget=budget)
     stop = stop or asyncio.Event()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka,
@@ -120,10 +184,13 @@ async def run_projection(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
     )
-    await consumer.start()
+    await with_retry(consumer.start, what="connect to Kafka", budget=budget)
     total = 0
+    last_beat = float("-inf")
     try:
-        partitions = await _assign_from_stored_offsets(consumer, engine, projection.name, settings)
+        partitions = await with_retry(
+            lambda: _assign_from_stored_offsets(consumer, engine, projection.name, settings), what="find the log", budget=budget
+        )
         while not stop.is_set():
             batches = await consumer.getmany(*partitions, timeout_ms=200, max_records=max_batch)
             records = [
@@ -132,15 +199,57 @@ async def run_projection(
                 for m in messages
             ]
             if records:
-                await asyncio.to_thread(apply_with_retry, engine, projection, records, 5, keys)
+                with metrics.BATCH_SECONDS.labels(projection.name).time():
+                    quarantined = await _apply_durably(engine, projection, records, keys, budget)
+                report_quarantined(projection.name, quarantined)
+                metrics.EVENTS_APPLIED.labels(projection.name).inc(len(records))
                 total += len(records)
                 log.info("batch_applied", projection=projection.name, events=len(records))
                 if on_batch:
                     on_batch(total)
-            elif until_caught_up and await _caught_up(consumer, partitions):
-                break
+            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                lag = await _lag(consumer, partitions, projection.name)
+                await in_thread_with_retry(beat, engine, projection.name, lag, what="record the heartbeat", budget=budget)
+                last_beat = time.monotonic()
+            if not records and until_caught_up:
+                if await with_retry(lambda: _caught_up(consumer, partitions), what="read the log's end", budget=budget):
+                    break
     finally:
         await consumer.stop()
+    return total
+
+
+async def _apply_durably(
+    engine: Engine, projection: Projection, records: Sequence[LogRecord], keys: KeyStore, budget: float
+) -> list[Quarantined]:
+    """Apply a batch, waiting out a database that is down; a retry skips what an unacknowledged commit did apply."""
+    attempts = 0
+
+    def attempt() -> list[Quarantined]:
+        nonlocal attempts
+        attempts += 1
+        pending = records if attempts == 1 else _not_yet_applied(engine, projection.name, records)
+        if attempts > 1:
+            metrics.RETRIES.labels(projection.name).inc()
+        return apply_with_retry(engine, projection, pending, 5, keys) if pending else []
+
+    return await in_thread_with_retry(attempt, what=f"apply a batch to the {projection.name} projection", budget=budget)
+
+
+def _not_yet_applied(engine: Engine, projection: str, records: Sequence[LogRecord]) -> list[LogRecord]:
+    """The records past the offsets the projection has stored (a commit whose answer was lost did apply the others)."""
+    stored = stored_offsets(engine, projection, records[0].topic)
+    return [r for r in records if r.offset >= stored.get(r.partition, 0)]
+
+
+async def _lag(consumer: AIOKafkaConsumer, partitions: list[TopicPartition], projection: str) -> int:
+    """Records behind the log's end as last seen by the consumer (no request to the broker)."""
+    total = 0
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        behind = max(0, highwater - await consumer.position(tp)) if highwater is not None else 0
+        metrics.LAG.labels(projection=projection, partition=str(tp.partition)).set(behind)
+        total += behind
     return total
 
 

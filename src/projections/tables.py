@@ -168,6 +168,33 @@ class OffsetRow(Base):
     next_offset: Mapped[int] = mapped_column(BigInteger)
 
 
+class QuarantineRow(Base):
+    """A log record a projection could not open or write: skipped, kept in the log, and reported (`registervard status`)."""
+
+    __tablename__ = "quarantine"
+
+    projection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    """TAMPERED, UNDECODABLE, UNWRITABLE ...: why it was skipped."""
+    reason: Mapped[str] = mapped_column(String(500))
+    """What is wrong, never the data."""
+    quarantined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProjectionHealthRow(Base):
+    """Each projection's heartbeat: when it last made progress or found nothing to do, and how far behind it was."""
+
+    __tablename__ = "projection_health"
+
+    projection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lag: Mapped[int] = mapped_column(BigInteger)
+    """Events in the log the projection had not applied yet, at `beat_at`."""
+
+
 class IdentityLookupRow(Base):
     """Find a customer by identity number without storing it in clear here: a keyed hash (HMAC-SHA-256) of the 12 digits."""
 
@@ -200,7 +227,8 @@ def connect(url: str) -> Engine:
     """An engine for the register, with its schema migrated to the latest revision (a no-op when it is)."""
     from projections.migrations import upgrade_to_head
 
-    engine = create_engine(url, hide_parameters=True)  # errors never print the values (personal data)
+    # hide_parameters: errors never print the values (personal data); pre_ping: a restarted database is reconnected to.
+    engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         if engine.url.database and engine.url.database != ":memory:":
             Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
+from projections.retry import GaveUp
 from registervard import logs
 from registervard.commands import audit, deadletters
 from registervard.commands import contact
@@ -48,9 +49,23 @@ def advise_on_failure(command: Callable[..., T]) -> Callable[..., T]:
             _fail(f"Kafka refused the request ({type(error).__name__}). Check the broker at {settings.kafka} and its log.")
         except OperationalError as error:
             _fail(f"Cannot use the register database ({error.orig.__class__.__name__}). Check REGISTERVARD_DATABASE_URL.")
+        except GaveUp as error:
+            _fail(f"{error}. Check that Kafka ({settings.kafka}) and the register database are up; a supervisor may start this again.")
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def _serve_metrics(port: int) -> None:
+    """Prometheus metrics of this process on 127.0.0.1:`port` (0: none); a port in use is reported, not fatal."""
+    if not port:
+        return
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr="127.0.0.1")
+    except OSError as error:
+        errors.print(f"[yellow]Warning:[/yellow] metrics not served: port {port} is not free ({error.strerror}).")
 
 
 def _fail(message: str) -> None:
@@ -82,20 +97,39 @@ def topics_create() -> None:
 def publish(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines file, one event per line.")],
     all_or_nothing: Annotated[bool, typer.Option(help="Publish nothing if any line is invalid.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Only validate FILE and report its bad lines: publish nothing, contact no broker.")] = False,
 ) -> None:
     """Validate the events in FILE and publish them to the intake topic."""
-    from events.publish import publish_file
+    from events.publish import PublishInterrupted, publish_file
 
     settings = Settings.from_env()
+    interrupted: PublishInterrupted | None = None
     with _progress() as progress:
-        task = progress.add_task("Publishing", total=None)
-        report = _run(
-            publish_file(file, settings, all_or_nothing=all_or_nothing, on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        task = progress.add_task("Checking" if check else "Publishing", total=None)
+        try:
+            report = _run(
+                publish_file(
+                    file,
+                    settings,
+                    all_or_nothing=all_or_nothing,
+                    check_only=check,
+                    on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )
+            )
+        except PublishInterrupted as stopped:
+            interrupted, report = stopped, stopped.report
+    for line_number, error in report.rejected:  # plain text: a field name may come from the file
+        errors.print(f"line {line_number}: {error} [{error.code}]", markup=False, highlight=False, soft_wrap=True)
+    if interrupted is not None:
+        _fail(
+            f"{interrupted} (Kafka at {settings.kafka}). Send the file again when the broker is back: "
+            "events already published keep their ids and take effect once."
         )
-    for line_number, error in report.rejected:
-        errors.print(f"line {line_number}: {error} [{error.code}]")
-    held_back = " (nothing published: --all-or-nothing)" if all_or_nothing and report.rejected else ""
-    console.print(f"{report.accepted} event(s) published, {len(report.rejected)} line(s) rejected{held_back}.")
+    if check:
+        console.print(f"{report.valid} event(s) valid, {len(report.rejected)} line(s) rejected (nothing published: --check).")
+    else:
+        held_back = " (nothing published: --all-or-nothing)" if all_or_nothing and report.rejected else ""
+        console.print(f"{report.accepted} event(s) published, {len(report.rejected)} line(s) rejected{held_back}.")
     if report.rejected:
         raise typer.Exit(2)
 
@@ -110,7 +144,8 @@ def worker() -> None:
 
     settings = Settings.from_env()
     advise_on_failure(lambda: _run(ensure_topics(settings)))()
-    faust_app = create_app(settings)
+    _serve_metrics(settings.worker_metrics_port)
+    faust_app = advise_on_failure(create_app)(settings)
     # Our structlog setup stays in charge of logging; Faust prints no banner.
     faust.Worker(faust_app, quiet=True, override_logging=False, redirect_stdouts=False).execute_from_commandline()
 
@@ -129,6 +164,7 @@ def project(
     from projections.runner import run_projection
 
     settings = Settings.from_env()
+    _serve_metrics(settings.projection_metrics_port)
     wanted = set(only or ())
     with_publisher = not wanted or "downstream" in wanted
     try:

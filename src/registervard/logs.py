@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 import traceback
 from types import TracebackType
 from typing import Any
@@ -110,6 +111,34 @@ def _excepthook(exc_type: type[BaseException], value: BaseException, tb: Traceba
     sys.stderr.write(safe_exception(exc_type, value, tb))
 
 
+class RepeatLimiter(logging.Filter):
+    """Lets a repeated standard-library log message through at most once per `window` seconds.
+
+    While a broker or database is down, aiokafka logs a line for every reconnect
+    attempt (about 2,000 a second); one line per window, with how many were held
+    back, says the same thing without filling the disk.
+    """
+
+    def __init__(self, window: float = 10.0) -> None:
+        super().__init__()
+        self.window = window
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last, held_back = self._last.get(key, (float("-inf"), 0))
+        if now - last < self.window:
+            self._last[key] = (last, held_back + 1)
+            return False
+        if len(self._last) > 1000:  # a bounded memory, whatever the message templates
+            self._last.clear()
+        self._last[key] = (now, 0)
+        if held_back:
+            record.msg = f"{record.msg} [{held_back} similar message(s) held back in the last {self.window:g} s]"
+        return True
+
+
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     """Set up structlog (and the standard library's logging, which faust and aiokafka use)."""
     as_json = not sys.stderr.isatty() if json is None else json
@@ -133,6 +162,7 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    handler.addFilter(RepeatLimiter())
     sys.excepthook = _excepthook  # an uncaught exception (rich's traceback would show local variables)
     root = logging.getLogger()
     root.handlers[:] = [handler]

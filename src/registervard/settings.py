@@ -25,6 +25,25 @@ class Settings:
     """How often the worker looks for lapsed consents (REGISTERVARD_EXPIRY_CHECK_SECONDS)."""
     keystore_url: str | None = None
     """Where the customers' data keys are (REGISTERVARD_KEYSTORE_URL); None: the register database."""
+    retry_seconds: float = 600.0
+    """How long the worker and the projections retry a database or broker that is down, with backoff, before they
+    exit non-zero for their supervisor to restart them (REGISTERVARD_RETRY_SECONDS)."""
+    worker_metrics_port: int = 9464
+    """Port of the worker's Prometheus metrics on 127.0.0.1; 0 turns them off (REGISTERVARD_WORKER_METRICS_PORT)."""
+    projection_metrics_port: int = 9465
+    """Port of the projections' Prometheus metrics on 127.0.0.1; 0 turns them off (REGISTERVARD_PROJECTION_METRICS_PORT)."""
+    ready_max_lag: int = 10_000
+    """`/ready` answers 503 when a projection is more events behind the log than this (REGISTERVARD_READY_MAX_LAG)."""
+    ready_heartbeat_seconds: float = 30.0
+    """`/ready` answers 503 when a projection has not reported for this long (REGISTERVARD_READY_HEARTBEAT_SECONDS)."""
+    api_max_body_bytes: int = 1_048_576
+    """Largest request body the HTTP API reads, in bytes; larger is 413 (REGISTERVARD_API_MAX_BODY_BYTES)."""
+    api_max_wash_body_bytes: int = 4_194_304
+    """The same for `POST /wash`, whose call list of up to 10,000 rows needs up to ~2 MB (REGISTERVARD_API_MAX_WASH_BODY_BYTES)."""
+    api_rate_limit: str = "50/second"
+    """Requests per API key, as a `limits` string such as "50/second" or "1000/minute"; more is 429 (REGISTERVARD_API_RATE_LIMIT)."""
+    api_auth_failure_rate_limit: str = "10/second"
+    """Requests without a valid key per client address; more is 429, even with a valid key (REGISTERVARD_API_AUTH_FAILURE_RATE_LIMIT)."""
 
     @property
     def key_store_url(self) -> str:
@@ -63,4 +82,13 @@ class Settings:
             partitions=int(env.get("REGISTERVARD_PARTITIONS", defaults.partitions)),
             expiry_check_seconds=float(env.get("REGISTERVARD_EXPIRY_CHECK_SECONDS", defaults.expiry_check_seconds)),
             keystore_url=env.get("REGISTERVARD_KEYSTORE_URL") or None,
+            retry_seconds=float(env.get("REGISTERVARD_RETRY_SECONDS", defaults.retry_seconds)),
+            worker_metrics_port=int(env.get("REGISTERVARD_WORKER_METRICS_PORT", defaults.worker_metrics_port)),
+            projection_metrics_port=int(env.get("REGISTERVARD_PROJECTION_METRICS_PORT", defaults.projection_metrics_port)),
+            ready_max_lag=int(env.get("REGISTERVARD_READY_MAX_LAG", defaults.ready_max_lag)),
+            ready_heartbeat_seconds=float(env.get("REGISTERVARD_READY_HEARTBEAT_SECONDS", defaults.ready_heartbeat_seconds)),
+            api_max_body_bytes=int(env.get("REGISTERVARD_API_MAX_BODY_BYTES", defaults.api_max_body_bytes)),
+            api_max_wash_body_bytes=int(env.get("REGISTERVARD_API_MAX_WASH_BODY_BYTES", defaults.api_max_wash_body_bytes)),
+            api_rate_limit=env.get("REGISTERVARD_API_RATE_LIMIT", defaults.api_rate_limit),
+            api_auth_failure_rate_limit=env.get("REGISTERVARD_API_AUTH_FAILURE_RATE_LIMIT", defaults.api_auth_failure_rate_limit),
         )
