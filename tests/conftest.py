@@ -91,12 +91,12 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen]:
+def running_worker(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen]:
     """The real stream processor (`registervard worker`) against `settings`' topics, stopped afterwards."""
-    with log.open("w") as output:
+    with log.open("a") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "registervard", "worker"],
-            env=service_env(settings, REGISTERVARD_EXPIRY_CHECK_SECONDS="1"),
+            env=service_env(settings, **{"REGISTERVARD_EXPIRY_CHECK_SECONDS": "1", **env}),
             stdout=output,
             stderr=subprocess.STDOUT,
         )

@@ -48,9 +48,10 @@ def decode_record(data: bytes) -> tuple[str, dict[str, Any]]:
     if writer is None:
         raise UndecodableMessage("UNKNOWN_SCHEMA", f"no schema in schemas/ has fingerprint {data[2:HEADER_SIZE].hex()}")
     reader = schemas.current().get(writer.name, writer)
+    body = io.BytesIO(data[HEADER_SIZE:])
     try:
         datum = schemaless_reader(
-            io.BytesIO(data[HEADER_SIZE:]),
+            body,
             writer.parsed,
             None if reader is writer else reader.parsed,
             return_record_name=True,
@@ -58,6 +59,9 @@ def decode_record(data: bytes) -> tuple[str, dict[str, Any]]:
         )
     except Exception as error:  # fastavro raises many kinds for corrupt bodies
         raise UndecodableMessage("UNDECODABLE", f"{writer.name} body does not match its schema ({type(error).__name__})") from None
+    trailing = len(data) - HEADER_SIZE - body.tell()
+    if trailing:  # a body that reads as an event but is not all of the message: corrupt, or smuggling bytes
+        raise UndecodableMessage("UNDECODABLE", f"{writer.name} body is followed by {trailing} trailing bytes")
     return writer.name, datum
 
 

@@ -173,7 +173,7 @@ def _record_converter(cls: type) -> Converter:
         if not isinstance(value, dict):
             raise InvalidEvent("", f"must be {_describe(cls)}" if value is not None else "is required")
         if not known.issuperset(value):
-            raise InvalidEvent(min(k for k in value if k not in known), f"is not a field of {cls.__name__}")
+            raise InvalidEvent(_printable(min(k for k in value if k not in known)), f"is not a field of {cls.__name__}")
         arguments = {}
         for name, field_converter, required in fields:
             if name in value:
@@ -186,6 +186,12 @@ def _record_converter(cls: type) -> Converter:
         return cls(**arguments)
 
     return convert
+
+
+def _printable(name: Any) -> str:
+    """A field name sent by upstream, safe to print: escaped and cut when it is not short plain text."""
+    text = str(name)
+    return text if text.isprintable() and len(text) <= 64 else ascii(text[:64])
 
 
 def _enum_converter(enum: type[StrEnum]) -> Converter:

@@ -10,18 +10,25 @@ own, and `type` naming the event:
 `event_id` may be left out: it is then derived from the line's content, so that
 publishing the same file twice publishes the same events. `recorded_at` may be
 left out: it is then the moment of publishing.
+
+A file is read as bytes, line by line (`read_lines`), so that neither a huge
+file nor a huge line is ever held whole. Whatever is wrong with a line (too
+long, not UTF-8, not JSON, nested too deep, not a valid event) rejects that line
+alone, with its number.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from events.catalog import EVENT_TYPES, Envelope, Event
 from events.convert import InvalidEvent, from_plain, to_plain
+from events.limits import LIMITS
 from events.validation import validate
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a55-7a0e-4a53-9a1e-2b5d8c0f4e61")
@@ -56,21 +63,64 @@ def parse_event(document: dict[str, Any], *, now: datetime | None = None, today:
     return event
 
 
-def parse_lines(lines: Iterable[str], *, now: datetime | None = None) -> Iterator[ParsedLine]:
-    """Parse each non-blank line; bad lines come back with their error, none is skipped."""
+def read_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Each line of a binary stream, read with a size cap: a line longer than the limit comes back
+    cut short (so that `parse_lines` rejects it as too long) and the rest of it is skipped unread."""
+    cap = LIMITS.max_line_bytes + 2  # room for the line break, CR LF included
+    while line := stream.readline(cap):
+        if len(line) == cap and not line.endswith(b"\n"):
+            while (rest := stream.readline(cap)) and not rest.endswith(b"\n"):
+                pass
+        yield line
+
+
+def parse_lines(lines: Iterable[str | bytes], *, now: datetime | None = None) -> Iterator[ParsedLine]:
+    """Parse each non-blank line (text, or UTF-8 bytes as `read_lines` gives them);
+    bad lines come back with their error, none is skipped."""
     moment = now or datetime.now(UTC)
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
         try:
-            document = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield ParsedLine(number, error=InvalidEvent("", f"not valid JSON ({error.msg} at column {error.colno})", code="INVALID_JSON"))
-            continue
-        try:
-            yield ParsedLine(number, event=parse_event(document, now=moment))
+            document = _document(line)
+            if document is not None:
+                yield ParsedLine(number, event=parse_event(document, now=moment))
         except InvalidEvent as error:
             yield ParsedLine(number, error=error)
+
+
+def _document(line: str | bytes) -> Any:
+    """The JSON document on one line, None for a blank line, or InvalidEvent saying why it cannot be read."""
+    raw = (line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line).rstrip(b"\r\n")
+    if len(raw) > LIMITS.max_line_bytes:
+        raise InvalidEvent("", f"more than {LIMITS.max_line_bytes} bytes long, the limit for one line", code="LINE_TOO_LONG")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidEvent("", f"not valid UTF-8 (byte {error.start + 1} of the line); save the file as UTF-8", code="INVALID_ENCODING") from None
+    if not text.strip():
+        return None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
+    except json.JSONDecodeError as error:
+        raise InvalidEvent("", f"not valid JSON ({error.msg} at column {error.colno})", code="INVALID_JSON") from None
+    except ValueError as error:  # e.g. an integer of thousands of digits
+        raise InvalidEvent("", f"not valid JSON ({str(error).split(':')[0]})", code="INVALID_JSON") from None
+    if _nests_deeper(document, LIMITS.max_nesting):
+        raise _too_deep()
+    return document
+
+
+def _too_deep() -> InvalidEvent:
+    return InvalidEvent("", f"objects and arrays nest more than {LIMITS.max_nesting} deep; an event needs 3", code="NESTED_TOO_DEEP")
+
+
+def _nests_deeper(value: Any, levels: int) -> bool:
+    """Whether JSON `value` nests objects and arrays more than `levels` deep (looking no deeper than that)."""
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+    if children is None:
+        return False
+    return levels == 0 or any(_nests_deeper(child, levels - 1) for child in children)
 
 
 def to_json(event: Event) -> str:
@@ -80,5 +130,8 @@ def to_json(event: Event) -> str:
 
 
 def _content_id(document: dict[str, Any]) -> uuid.UUID:
+    """uuid5(EVENT_ID_NAMESPACE, the line's canonical JSON), spelled out so that a lone surrogate
+    (refused later, naming its field) cannot fail the UTF-8 encoding; the same id as uuid.uuid5 for any text."""
     canonical = json.dumps({k: v for k, v in document.items() if k != "recorded_at"}, sort_keys=True, ensure_ascii=False)
-    return uuid.uuid5(EVENT_ID_NAMESPACE, canonical)
+    digest = hashlib.sha1(EVENT_ID_NAMESPACE.bytes + canonical.encode("utf-8", "surrogatepass")).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)

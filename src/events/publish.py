@@ -2,23 +2,29 @@
 
 Events are keyed by customer id, so each customer's events stay in order, and
 produced with an idempotent producer that waits for every in-sync replica.
+
+A file is streamed: read line by line, and published a chunk at a time as it
+goes, so its size does not matter.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import OutOfOrderSequenceNumber
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 
 from events import codec
 from events.catalog import Event
 from events.convert import InvalidEvent
-from events.jsonlines import parse_lines
+from events.jsonlines import parse_lines, read_lines
+from events.validation import check_encoded_size
 from registervard.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -29,7 +35,32 @@ class PublishReport:
     """What happened to a file: how many events were published, and every line rejected."""
 
     accepted: int = 0
+    """Events the broker has acknowledged."""
+    valid: int = 0
+    """Lines that passed every check (with `check_only`: what would be published)."""
     rejected: list[tuple[int, InvalidEvent]] = field(default_factory=list)
+    published_through: int = 0
+    """Line number up to which every valid line has been published."""
+
+
+class PublishInterrupted(Exception):
+    """The broker failed part way through a file; `report` says what was published before."""
+
+    def __init__(self, report: PublishReport, cause: KafkaError) -> None:
+        self.report = report
+        self.cause = cause
+        done = (
+            f"after {report.accepted} event(s) were published, every valid line up to line {report.published_through}"
+            if report.accepted
+            else "before any event was published"
+        )
+        super().__init__(f"Kafka failed ({type(cause).__name__}) {done}")
+
+
+class _Message(NamedTuple):
+    line_number: int
+    key: bytes
+    value: bytes
 
 
 class Publisher:
@@ -60,18 +91,23 @@ class Publisher:
 
     async def publish(self, events: Iterable[Event]) -> int:
         """Send events and wait until the broker has them all; return how many."""
-        encoded = [(event.customer_id.encode(), codec.encode(event)) for event in events]
+        return await self.publish_encoded([(event.customer_id.encode(), codec.encode(event)) for event in events])
+
+    async def publish_encoded(self, encoded: list[tuple[bytes, bytes]]) -> int:
+        """Send (key, encoded event) pairs and wait until the broker has them all; return how many."""
         for attempt in range(3):
             try:
                 return await self._send_all(encoded)
             except OutOfOrderSequenceNumber:
+                if attempt == 2:
+                    raise
                 # aiokafka's idempotent producer halts on this until restarted (aiokafka#1017).
                 # Resending is safe: a repeated event id takes effect once.
                 log.warning("producer_restarted", reason="OutOfOrderSequenceNumber", attempt=attempt + 1)
                 assert self._producer is not None
                 await self._producer.stop()
                 await self._start()
-        raise RuntimeError("the Kafka producer kept failing with OutOfOrderSequenceNumber")
+        raise AssertionError("unreachable")
 
     async def _send_all(self, encoded: list[tuple[bytes, bytes]]) -> int:
         assert self._producer is not None, "use Publisher as an async context manager"
@@ -85,30 +121,77 @@ async def publish_file(
     settings: Settings,
     *,
     all_or_nothing: bool = False,
+    check_only: bool = False,
     chunk_size: int = 1000,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> PublishReport:
-    """Validate every line of a JSON Lines file and publish the valid ones.
+    """Validate every line of a JSON Lines file and publish the valid ones, a chunk at a time.
 
     Nothing is published from a bad line: the report lists each one with its
-    reason. With `all_or_nothing`, one bad line stops the whole file. Sending a
-    corrected file again is safe: events already published keep their ids and
-    take effect once.
+    reason. With `all_or_nothing`, a first pass checks the whole file and one
+    bad line stops it; with `check_only`, that pass is all (no broker is
+    contacted). A broker failure part way raises PublishInterrupted, saying how
+    far the file got. Sending a file again is safe: events already published
+    keep their ids and take effect once.
     """
+    moment = datetime.now(UTC)  # one default recorded_at for every pass over the file
+    total = None
+    if check_only or all_or_nothing:
+        checked = PublishReport()
+        for _ in _messages(path, moment, checked):
+            if on_progress and checked.valid % chunk_size == 0:
+                on_progress(checked.valid, None)
+        if on_progress:
+            on_progress(checked.valid, checked.valid)
+        if check_only or checked.rejected:
+            return checked
+        total = checked.valid
     report = PublishReport()
-    events: list[Event] = []
-    with path.open(encoding="utf-8") as lines:
-        for parsed in parse_lines(lines):
-            if parsed.error is not None:
-                report.rejected.append((parsed.line_number, parsed.error))
-            elif parsed.event is not None:
-                events.append(parsed.event)
-    if report.rejected and all_or_nothing:
-        return report
     async with Publisher(settings) as publisher:
-        for start in range(0, len(events), chunk_size):
-            report.accepted += await publisher.publish(events[start : start + chunk_size])
-            if on_progress:
-                on_progress(report.accepted, len(events))
+        chunk: list[_Message] = []
+        for message in _messages(path, moment, report):
+            chunk.append(message)
+            if len(chunk) == chunk_size:
+                await _send(publisher, chunk, report, on_progress, total)
+        await _send(publisher, chunk, report, on_progress, total)
     log.info("file_published", events=report.accepted)
     return report
+
+
+def _messages(path: Path, moment: datetime, report: PublishReport) -> Iterator[_Message]:
+    """The encoded event of each valid line of a file, read line by line; each rejected line goes to the report."""
+    with path.open("rb") as stream:
+        for parsed in parse_lines(read_lines(stream), now=moment):
+            error = parsed.error
+            if parsed.event is not None:
+                value = codec.encode(parsed.event)
+                try:
+                    check_encoded_size(value)
+                except InvalidEvent as too_large:
+                    error = too_large
+                else:
+                    report.valid += 1
+                    yield _Message(parsed.line_number, parsed.event.customer_id.encode(), value)
+                    continue
+            assert error is not None
+            report.rejected.append((parsed.line_number, error))
+
+
+async def _send(
+    publisher: Publisher,
+    chunk: list[_Message],
+    report: PublishReport,
+    on_progress: Callable[[int, int | None], None] | None,
+    total: int | None,
+) -> None:
+    """Publish one chunk of a file and empty it; PublishInterrupted if the broker fails."""
+    if not chunk:
+        return
+    try:
+        report.accepted += await publisher.publish_encoded([(m.key, m.value) for m in chunk])
+    except KafkaError as error:
+        raise PublishInterrupted(report, error) from error
+    report.published_through = chunk[-1].line_number
+    chunk.clear()
+    if on_progress:
+        on_progress(report.accepted, total)

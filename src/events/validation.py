@@ -1,14 +1,21 @@
 """The rules an event must meet before it may enter the log, beyond its schema.
 
 Every rule raises `InvalidEvent` naming the field and the reason, never the
-personal data itself.
+personal data itself. `validate` runs when a file is published and again at the
+worker's intake, so both refuse the same events. The limits (string lengths,
+the accepted time range, sizes) are data: `limits.toml`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from datetime import date
+from datetime import UTC, date, datetime, time
+from enum import Enum
+from functools import cache
+from typing import Any
 
+from events import schemas
 from events.catalog import (
     ContactDetails,
     CustomerKind,
@@ -19,19 +26,25 @@ from events.catalog import (
     PersonalIdentityNumberAssigned,
     PostalAddress,
     Registration,
+    SealedPersonalData,
 )
 from events.convert import InvalidEvent
 from events.identity import IdentityNumberError, parse_identity_number
+from events.limits import LIMITS
 
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _SWEDISH_POSTAL_CODE = re.compile(r"[1-9][0-9]{4}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+# C0 and C1 control characters (NUL, tab, escape...) and halves of surrogate pairs: they are not
+# text, break PostgreSQL (NUL) or terminals, and cannot be encoded as UTF-8 (surrogates).
+_NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def validate(event: Event, *, today: date | None = None) -> None:
     """Raise InvalidEvent if `event` breaks a rule; return quietly if it is fine."""
+    _check_values(event, "")
     _check_envelope(event)
     if isinstance(event, CustomerRegistered) and isinstance(event.registration, Registration):
         _check_registration(event.customer_kind, event.registration, today)
@@ -73,6 +86,58 @@ def _check_envelope(event: Event) -> None:
         raise InvalidEvent("source", "must name the reporting system")
     if envelope.recorded_at < envelope.occurred_at:
         raise InvalidEvent("recorded_at", "is earlier than occurred_at; a fact cannot be recorded before it happened")
+    if envelope.schema_version not in released_schema_versions():
+        known = ", ".join(map(str, sorted(released_schema_versions())))
+        raise InvalidEvent("schema_version", f"must be a released schema version ({known}), or left out", code="UNKNOWN_SCHEMA_VERSION")
+
+
+@cache
+def released_schema_versions() -> frozenset[int]:
+    """The schema versions a producer may name: the folders of schemas/released/."""
+    return frozenset(int(version) for version in schemas.released() if version.isdigit()) or frozenset({1})
+
+
+def check_encoded_size(value: bytes) -> None:
+    """An encoded event (a message value) must fit the limit, with room for the worker's sealing."""
+    if len(value) > LIMITS.max_event_bytes:
+        raise InvalidEvent("", f"the encoded event is {len(value)} bytes; the limit is {LIMITS.max_event_bytes}", code="EVENT_TOO_LARGE")
+
+
+def _check_values(value: Any, field: str) -> None:
+    """The rules for every value of an event, wherever it sits: no sealed input, only text, within the limits."""
+    if isinstance(value, SealedPersonalData):
+        raise InvalidEvent(field, "holds sealed data; send the plain value: Registervård seals personal data itself", code="SEALED_INPUT")
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            path = f"{field}.{f.name}" if field else f.name
+            _check_values(getattr(value, f.name), "" if path == "envelope" else path)  # as in JSON Lines: its fields at the top
+    elif isinstance(value, (tuple, list, frozenset)):
+        for index, item in enumerate(value):
+            _check_values(item, f"{field}[{index}]")
+    elif isinstance(value, str) and not isinstance(value, Enum):
+        _check_text(value, field)
+    elif isinstance(value, date):
+        _check_moment(value, field)
+
+
+def _check_text(text: str, field: str) -> None:
+    bad = _NOT_TEXT.search(text)
+    if bad:
+        what = "half of a surrogate pair" if "\ud800" <= bad.group() <= "\udfff" else "the control character"
+        raise InvalidEvent(field, f"contains {what} U+{ord(bad.group()):04X} at character {bad.start() + 1}; only printable text is allowed", code="INVALID_CHARACTER")
+    limit = LIMITS.max_chars(field)
+    if len(text) > limit:
+        raise InvalidEvent(field, f"is {len(text)} characters long; the limit is {limit}", code="FIELD_TOO_LONG")
+
+
+def _check_moment(moment: date, field: str) -> None:
+    earliest, latest = LIMITS.earliest, LIMITS.latest
+    if isinstance(moment, datetime):  # compared in UTC: year 1 at +14:00 is year 0 in UTC, which no reader can decode
+        inside = datetime.combine(earliest, time(), UTC) <= moment < datetime.combine(latest, time(), UTC)
+    else:
+        inside = earliest <= moment < latest
+    if not inside:
+        raise InvalidEvent(field, f"must be from {earliest} up to (not including) {latest}", code="DATE_OUT_OF_RANGE")
 
 
 def _check_registration(kind: CustomerKind, details: Registration, today: date | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from events import codec
 from events.catalog import Event
 from events.convert import InvalidEvent
-from events.validation import validate
+from events.validation import check_encoded_size, validate
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ def admit(key: bytes | None, value: bytes | None) -> Accepted | Rejected:
     if value is None:
         return Rejected("EMPTY", "message has no value")
     try:
+        check_encoded_size(value)  # before decoding: an oversize event is not worth reading, nor would it fit the log sealed
         event = codec.decode(value)
     except codec.UndecodableMessage as error:
         return Rejected(error.code, error.reason, event_type=codec.event_name(value))

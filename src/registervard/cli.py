@@ -197,12 +197,43 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
     current = _run(register_status(Settings.from_env()))
     if as_json:
-        console.print_json(json.dumps({"customers": current.customers, "events_in_log": current.events_in_log, "lag": current.lag}))
+        console.print_json(
+            json.dumps({"customers": current.customers, "events_in_log": current.events_in_log, "lag": current.lag, "quarantined": current.quarantined})
+        )
         return
     total = sum(current.customers.values())
     by_status = ", ".join(f"{count} {name.lower()}" for name, count in sorted(current.customers.items()))
     console.print(f"Register: {total} customer(s){f' ({by_status})' if total else ''}")
     console.print(f"Event log: {current.events_in_log} event(s); not yet in the register: {current.lag}")
+    for projection, count in sorted((current.quarantined or {}).items()):
+        console.print(
+            f"[yellow]Quarantined:[/yellow] {count} log record(s) the {projection} projection could not open or write "
+            "and skipped (`registervard quarantine` says where and why)."
+        )
+
+
+@app.command("quarantine")
+@advise_on_failure
+def quarantine(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the log records the projections skipped because they could not open or write them: where, and why."""
+    from projections.status import quarantined_records
+    from projections.tables import connect
+
+    engine = connect(Settings.from_env().database_url)
+    try:
+        records = quarantined_records(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        console.print_json(json.dumps(records))
+        return
+    if not records:
+        console.print("No quarantined log records.")
+        return
+    table = Table("projection", "partition", "offset", "code", "reason", "since")
+    for r in records:
+        table.add_row(str(r["projection"]), str(r["partition"]), str(r["offset"]), str(r["code"]), str(r["reason"]), str(r["quarantined_at"]))
+    console.print(table)
 
 
 @customer_app.command("show")

@@ -196,14 +196,17 @@ def resolve_columns(headers: Sequence[Any], overrides: Mapping[str, str] | None 
 
 
 def cell_text(value: Any) -> str:
-    """A cell's value as text: spreadsheet numbers without `.0`, dates as ISO, None as empty."""
+    """A cell's value as text: spreadsheet numbers without `.0`, dates as ISO, None as empty.
+
+    Line breaks and tabs inside a cell (Alt+Enter in Excel) become single spaces: an event holds no control characters.
+    """
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    return str(value).strip()
+    return " ".join(str(value).split())
 
 
 _PHONE_PUNCTUATION = re.compile(r"[\s\-().\/]")

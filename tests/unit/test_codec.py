@@ -128,3 +128,19 @@ def test_a_message_written_with_an_unknown_schema_is_refused_with_its_fingerprin
         assert "0101010101010101" in error.reason
     else:
         raise AssertionError("decoded an unknown schema")
+
+
+def test_a_valid_body_followed_by_junk_bytes_is_refused_as_undecodable():
+    from events.jsonlines import parse_event
+    from tests.builders import person
+
+    event = parse_event(person("C-1"))
+    data = codec.encode(event)
+    try:
+        codec.decode(data + b"\x00" * 8)
+    except codec.UndecodableMessage as error:
+        assert error.code == "UNDECODABLE"
+        assert "8 trailing bytes" in error.reason
+    else:
+        raise AssertionError("decoded a message with trailing junk")
+    assert codec.decode(data) == event

@@ -271,3 +271,10 @@ def test_xlsx_files_are_read_with_sheet_row_numbers(tmp_path):
     header, rows = importing.read_table(tmp_path / "kunder.xlsx")
     assert header == ["Kundnummer", "Personnummer"]
     assert list(rows) == [(2, ["K-1", 198112189876])]
+
+
+def test_a_cell_with_a_line_break_inside_is_read_as_one_line():
+    from registervard.importing import cell_text
+
+    assert cell_text("Storgatan 1\nLgh 1102") == "Storgatan 1 Lgh 1102"
+    assert cell_text("  Anna\tMaria ") == "Anna Maria"

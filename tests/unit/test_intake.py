@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from events import codec
 from events.catalog import CustomerRegistered, CustomerKind, PersonName, Registration
 from events.jsonlines import parse_event
@@ -46,3 +48,36 @@ def test_a_dead_letter_keeps_the_original_bytes_and_the_reason():
     assert name == "DeadLetter"
     assert decoded["value"] == value and decoded["reason_code"] == "KEY_MISMATCH"
     assert (decoded["source_partition"], decoded["source_offset"]) == (2, 41)
+
+
+def test_a_message_larger_than_the_limit_is_rejected_before_it_is_decoded():
+    from events.limits import LIMITS
+
+    value = codec.encode(parse_event(person("C-7")))
+    oversize = value + b"\x00" * (LIMITS.max_event_bytes - len(value) + 1)
+    verdict = admit(b"C-7", oversize)
+    assert isinstance(verdict, Rejected) and verdict.code == "EVENT_TOO_LARGE"
+    assert f"{len(oversize)} bytes" in verdict.reason and f"the limit is {LIMITS.max_event_bytes}" in verdict.reason
+    assert verdict.event_type == "CustomerRegistered"
+
+
+def test_an_event_whose_personal_field_is_already_sealed_is_rejected_as_sealed_input():
+    from events.catalog import AddressChanged, SealedPersonalData
+    from datetime import date
+
+    forged = AddressChanged(
+        envelope=envelope("C-7"),
+        effective_date=date(2025, 3, 1),
+        address=SealedPersonalData(key_id="k", algorithm="AES-256-GCM", nonce=b"\x00" * 12, ciphertext=b"\x01" * 32),
+    )
+    verdict = admit(b"C-7", codec.encode(forged))
+    assert isinstance(verdict, Rejected) and verdict.code == "SEALED_INPUT"
+    assert verdict.reason.startswith("address:") and verdict.event_id == str(forged.event_id)
+
+
+def test_an_event_with_a_control_character_is_rejected_at_intake_too():
+    event = parse_event(person("C-7"))
+    bad = dataclasses.replace(event, registration=dataclasses.replace(event.registration, company_name="ACME\x00"))
+    verdict = admit(b"C-7", codec.encode(bad))
+    assert isinstance(verdict, Rejected) and verdict.code == "INVALID_CHARACTER"
+    assert verdict.reason.startswith("registration.company_name")
