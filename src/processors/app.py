@@ -91,6 +91,7 @@ def stop_now(error: BaseException, where: str) -> NoReturn:
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app wired to the topics named by `settings`."""
+    (STATE_DIR / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last folder of its datadir
     app = faust.App(
         f"{settings.topic_prefix}.processors",
         broker=f"kafka://{settings.kafka}",

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +38,8 @@ from registervard.demo import personnummer
 from registervard.settings import Settings
 from tests.builders import line, person
 from tests.conftest import eventually, service_env
+from tests.integration.api_server import running_api
+from tests.integration.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -68,6 +68,8 @@ class Served:
     """Protected identity."""
     cecilia: str
     """Erased."""
+    dora: str
+    """Erased by the roles matrix test (the one registered customer it may erase)."""
     log: Path
     process: subprocess.Popen
 
@@ -84,12 +86,6 @@ def _auth(key: str | None) -> dict[str, str]:
 
 def bad_check_digit(number: str) -> str:
     return number[:-1] + str((int(number[-1]) + 1) % 10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def registervard(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -144,7 +140,7 @@ def served(request, settings, worker, tmp_path_factory) -> Served:
 
     settings = replace(settings, database_url=url)
     tag = uuid.uuid4().hex[:8]
-    anna, twin, bertil, cecilia = (f"C-{who}-{tag}" for who in ("anna", "twin", "bertil", "cecilia"))
+    anna, twin, bertil, cecilia, dora = (f"C-{who}-{tag}" for who in ("anna", "twin", "bertil", "cecilia", "dora"))
     rng = random.Random(tag)
     number, protected_number = personnummer(rng), personnummer(rng)
     events = [
@@ -156,12 +152,13 @@ def served(request, settings, worker, tmp_path_factory) -> Served:
         line("ProtectedIdentitySet", bertil, protection="SKYDDAD_FOLKBOKFORING"),
         person(cecilia, identity_number=personnummer(rng)),
         line("CustomerErased", cecilia, reason="CUSTOMER_REQUEST"),
+        person(dora, identity_number=personnummer(rng)),
     ]
 
     async def build() -> None:
         async with Publisher(settings) as publisher:
             await publisher.publish([parse_event(e) for e in events])
-        await project_until(settings, in_trail(anna, twin, bertil, cecilia, events=len(events)))
+        await project_until(settings, in_trail(anna, twin, bertil, cecilia, dora, events=len(events)))
 
     asyncio.run(build())
     engine = connect(url)
@@ -171,32 +168,9 @@ def served(request, settings, worker, tmp_path_factory) -> Served:
         names[role] = facts.name
     engine.dispose()
 
-    port = free_port()
     log = folder / "server.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "registervard", "--log-level", "INFO", "serve", "--port", str(port)],
-            env=service_env(settings),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"the API server did not come up:\n{log.read_text()[-4000:]}")
-        time.sleep(0.2)
-    yield Served(base, settings, keys, names, anna, twin, number, protected_number, bertil, cecilia, log, process)
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_api(settings, log) as (base, process):  # the default limits: a test client stays well under them
+        yield Served(base, settings, keys, names, anna, twin, number, protected_number, bertil, cecilia, dora, log, process)
     if drop:
         drop()
 
@@ -224,7 +198,7 @@ def requests_for(served: Served) -> dict[str, tuple[str, str, dict]]:
         "changes": ("GET", "/changes", {"params": {"limit": 5}}),
         "audit_verify": ("GET", "/audit/verify", {}),
         "wash": ("POST", "/wash", {"json": {"company": ACME, "rows": [{"customer_id": a}]}}),
-        "erase": ("POST", "/customers/C-never-registered/erase", {"json": {"reason": "CUSTOMER_REQUEST"}}),
+        "erase": ("POST", f"/customers/{served.dora}/erase", {"json": {"reason": "CUSTOMER_REQUEST"}}),
     }
 
 
@@ -242,6 +216,11 @@ def test_every_role_gets_200_exactly_on_the_endpoints_the_roles_table_gives_it_a
                 assert body["error"] == "FORBIDDEN_FOR_ROLE" and f"'{role}'" in body["message"]
     assert outcome == expected
     assert expected[("admin", "audit_verify")] == 200 and expected[("reader", "history")] == 403
+
+    def erased(engine) -> bool:  # wait for Dora's erasure, so that the tests after this one see a register at rest
+        return (customer_record(served.settings, served.dora) or {}).get("status") == "ERASED" and in_trail(served.dora, events=3)(engine)
+
+    asyncio.run(project_until(served.settings, erased))
 
 
 def test_no_key_an_unknown_key_and_a_revoked_key_get_401_and_a_key_works_in_either_header(served):
@@ -422,3 +401,80 @@ def test_a_call_list_is_washed_over_http_with_a_reason_for_every_number(served):
     assert known["phone"] == "+46701234567" and served.anna in known["customer_ids"]
     assert "UNKNOWN_NUMBER" in unknown["reasons"] and not unknown["may_call"]
     assert "INVALID_NUMBER" in invalid["reasons"] and not invalid["may_call"]
+
+
+# --- Nothing a caller sends can crash the server, be published or come back -------------
+
+
+def test_values_out_of_range_are_422_naming_the_parameter_and_the_connection_stays_up(served):
+    """Once a 500 that dropped the connection (OverflowError converting year 1 at +14:00 to UTC; a cursor over 64 bits)."""
+    headers = _auth(served.keys["admin"])
+    path = f"/customers/{served.anna}/contactability"
+    query = {"channel": "EMAIL", "purpose": "MARKETING", "company": ACME}
+    with httpx.Client(base_url=served.base, headers=headers, timeout=30) as client:
+        for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1899-12-31T23:59:59Z", "2100-01-01T00:00:00Z"):
+            answer = client.get(path, params={**query, "at": moment})
+            assert answer.status_code == 422, (moment, answer.text)
+            assert answer.json()["error"] == "INVALID_REQUEST" and answer.json()["message"].startswith("query.at:")
+            assert moment not in answer.text
+        for moment in ("1900-01-01T00:00:00+14:00", "2099-12-31T23:59:59-14:00"):
+            assert client.get(path, params={**query, "at": moment}).status_code == 200, moment
+        too_far = client.get("/changes", params={"cursor": 2**63})
+        assert too_far.status_code == 422 and too_far.json()["message"].startswith("query.cursor:")
+        assert str(2**63) not in too_far.text
+        last = client.get("/changes", params={"cursor": 2**63 - 1}).json()
+        assert last["changes"] == [] and last["next_cursor"] == 2**63 - 1
+        assert client.get("/changes", params={"limit": 10**30}).status_code == 422
+        wash = client.post("/wash", json={"company": ACME, "at": "0001-01-01T00:00:00+14:00", "rows": [{"customer_id": served.anna}]})
+        assert wash.status_code == 422 and wash.json()["message"].startswith("body.at:")
+        assert client.get(f"/customers/{served.anna}").status_code == 200, "the same connection still answers"
+
+
+def test_erasure_refuses_an_identity_number_as_id_and_an_unknown_customer_and_publishes_neither(served):
+    ten_digits = f"{served.number[2:8]}-{served.number[8:]}"
+    for number in (served.number, ten_digits):
+        refused = served.post(f"/customers/{number}/erase", "admin", json={"reason": "CUSTOMER_REQUEST"})
+        assert refused.status_code == 422 and refused.json()["error"] == "INVALID_CUSTOMER_ID", refused.text
+        assert served.number[2:8] not in refused.text
+    unknown = served.post("/customers/C-never-registered/erase", "admin", json={"reason": "CUSTOMER_REQUEST"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "CUSTOMER_NOT_FOUND"
+    invalid = served.post(f"/customers/{'C' * 101}/erase", "admin", json={"reason": "CUSTOMER_REQUEST"})
+    assert invalid.status_code == 422 and invalid.json()["message"].startswith("path.customer_id:")
+    assert "C" * 101 not in invalid.text
+    again = served.post(f"/customers/{served.dora}/erase", "admin", json={"reason": "CUSTOMER_REQUEST"})
+    assert again.status_code == 202, "an erased customer is still in the register: asking again is accepted (and takes effect once)"
+
+    def marker_seen(messages) -> bool:  # Dora's second request was sent after the refused ones
+        return sum(m.key == served.dora.encode() for m in messages) >= 2
+
+    intake = asyncio.run(read_topic(served.settings.kafka, served.settings.intake_topic, until=marker_seen))
+    assert marker_seen(intake)
+    refused_ids = {served.number.encode(), ten_digits.encode(), b"C-never-registered", b"C" * 101}
+    assert not [m.offset for m in intake if m.key in refused_ids], "every event is keyed by its customer id: none was published for these"
+
+
+def test_error_bodies_name_the_field_and_never_repeat_what_was_sent(served):
+    number, ten_digits = served.number, f"{served.number[2:8]}-{served.number[8:]}"
+    answers = {
+        "customer by number": served.get(f"/customers/{number}", "admin"),
+        "history by number": served.get(f"/customers/{ten_digits}/history", "admin"),
+        "long id": served.get(f"/customers/{'9' * 5000}", "admin"),
+        "no such endpoint": served.get(f"/nowhere/{number}", "admin"),
+        "wrong method": httpx.delete(f"{served.base}/customers/{number}", headers=_auth(served.keys["admin"])),
+        "body not json": httpx.post(
+            f"{served.base}/customers/lookup",
+            content=f'{{"identity_number": {number}'.encode(),
+            headers={**_auth(served.keys["admin"]), "Content-Type": "application/json"},
+        ),
+        "company too long": served.get(f"/customers/{served.anna}/contactability", "admin", params={"channel": "EMAIL", "purpose": "MARKETING", "company": "Anna Svensson " * 30}),
+        "wash id": served.post("/wash", "admin", json={"company": ACME, "rows": [{"customer_id": f"{number} Anna"}]}),
+    }
+    assert answers["customer by number"].status_code == 404 and answers["history by number"].status_code == 404
+    assert answers["long id"].status_code == 422 and answers["wrong method"].status_code == 405
+    for what, answer in answers.items():
+        body = answer.json()
+        assert set(body) == {"error", "message"}, what
+        for sent in (number, number[2:], ten_digits, "9" * 50, "Anna"):
+            assert sent not in answer.text, f"{what}: the body repeats {sent[:4]}..."
+    assert answers["company too long"].json()["message"].startswith("query.company:")
+    assert answers["wash id"].json()["message"].startswith("body.rows.0.customer_id:")

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
 from projections.access import ApiKeyRow, DisclosureRow
+from projections.runner import beat
 from registervard.api.app import create_app
 from registervard.api.keys import KEY_PREFIX, create_key, find_key, key_hash, list_keys, revoke_key
 from registervard.api.roles import ENDPOINTS, ROLE_ENDPOINTS, ROLES, may_call, roles_for
 from registervard.settings import Settings
 
-PUBLIC = {"/health", "/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+PUBLIC = {"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 
 
 @pytest.fixture
@@ -152,8 +153,9 @@ async def test_validation_errors_name_the_field_and_never_echo_the_input(app, en
     assert method.status_code == 405 and method.json()["error"] == "METHOD_NOT_ALLOWED"
 
 
-async def test_health_needs_nothing_and_ready_reports_kafka_unreachable_without_being_unready(app):
+async def test_health_needs_nothing_and_ready_reports_kafka_unreachable_without_being_unready(app, engine):
     assert (await call(app, "GET", "/health")).json() == {"status": "ok"}
+    beat(engine, "register", lag=0)  # the projection is running
     ready = await call(app, "GET", "/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"]["database"]["at_head"] is True and ready.json()["checks"]["kafka"] == "unreachable"

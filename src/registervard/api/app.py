@@ -22,9 +22,13 @@ from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.migrations import HEAD, at_head
+from projections.status import projection_health
 from projections.tables import connect
 from registervard.api import customers, erasure, feed, wash
+from registervard.api.body_limit import BodyLimit
 from registervard.api.errors import install_error_handlers
+from registervard.api.metrics import install_metrics
+from registervard.api.ratelimit import RateLimits
 from registervard.settings import Settings
 
 log = structlog.get_logger("registervard.api")
@@ -42,7 +46,11 @@ without consent detail), `marketing` (contactability), `customer_service` (custo
 contactability), `auditor` (history, changes, audit verification), `admin` (everything).
 
 **Errors** are JSON `{"error": CODE, "message": "..."}`: 401 no, unknown or revoked key; 403 the key's role may not
-call the endpoint; 404 no such customer; 422 a parameter or the body is not valid (the message names the field).
+call the endpoint; 404 no such customer; 413 the body is too large; 422 a parameter or the body is not valid (the
+message names the field, never repeats its value); 429 too many requests (wait `Retry-After` seconds).
+
+**Limits.** Each key may make a limited number of requests per second, and so may each address without a valid
+key; bodies are limited in size (`POST /wash` takes a larger one). `/metrics` (Prometheus, counts only) needs no key.
 
 **Personal data.** Every response that carries a customer's data is recorded as a disclosure to the key's holder
 (it appears in the customer's register extract). Identity numbers go in request bodies (`POST /customers/lookup`),
@@ -126,17 +134,21 @@ def create_app(settings: Settings) -> FastAPI:
             {"name": "customers", "description": "One customer: register row, lookup, history, contactability."},
             {"name": "changes", "description": "The change feed: what changed since your cursor."},
             {"name": "audit", "description": "The audit trail."},
-            {"name": "operations", "description": "Liveness and readiness, without a key."},
+            {"name": "operations", "description": "Liveness, readiness and metrics, without a key."},
         ],
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.rate_limits = RateLimits(settings.api_rate_limit, settings.api_auth_failure_rate_limit)
     install_error_handlers(app)
     app.include_router(customers.router)
     app.include_router(feed.router)
     app.include_router(wash.router)
     app.include_router(erasure.router)
+    # Added innermost first: metrics and the request log also see what the body limit refuses.
+    app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, limits_by_path={"/wash": settings.api_max_wash_body_bytes})
     app.add_middleware(RequestLog)
+    install_metrics(app)
 
     @app.get("/health", tags=["operations"], summary="The process is up")
     async def health() -> dict[str, str]:
@@ -145,9 +157,11 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/ready", tags=["operations"], summary="Ready to serve", responses={503: {"description": "Not ready; `checks` says why."}})
     async def ready(request: Request) -> Any:
-        """200 when the database is reachable and at the migration head; 503 otherwise. Also reports how far the
-        register lags behind the event log when Kafka is reachable (`register.lag`), `kafka: unreachable` when not:
-        the API goes on serving the register without Kafka, so that alone does not make it unready. Needs no key."""
+        """200 when the database is reachable and at the migration head, and the projections are running and keeping
+        up (a heartbeat within `ready_heartbeat_seconds`, at most `ready_max_lag` events behind); 503 otherwise, saying
+        why. Also reports how far the register lags behind the event log when Kafka is reachable (`register.lag`),
+        `kafka: unreachable` when not: the API goes on serving the register without Kafka, so that alone does not
+        make it unready. Needs no key."""
         database: Database = request.app.state.database
         checks: dict[str, Any] = {}
         try:
@@ -158,6 +172,14 @@ def create_app(settings: Settings) -> FastAPI:
         checks["database"] = {"reachable": True, "at_head": migrated, "expected_revision": HEAD}
         if not migrated:
             return _not_ready(f"The register database is not at migration {HEAD}.", checks)
+        settings = request.app.state.settings
+        health = await asyncio.to_thread(
+            projection_health, database.engine(), max_silence=settings.ready_heartbeat_seconds, max_lag=settings.ready_max_lag
+        )
+        checks["projections"] = {h.projection: {"running": h.healthy, "seconds_since_report": h.seconds_since_beat, "lag": h.lag} for h in health}
+        problems = [h.problem for h in health if h.problem]
+        if problems:
+            return _not_ready("; ".join(problems) + ".", checks)
         try:
             from projections.status import register_status
 

@@ -2,7 +2,9 @@
 
 A route declares what it is with `principal: Principal = authorize("history")`.
 No key, or an unknown or revoked one, is 401; a key whose role may not call the
-endpoint is 403. Every refusal is logged with the key id, its role, the route's
+endpoint is 403. The rate limits (`ratelimit`) are checked here too, where the
+key is known: 429 when the key, or the address of a caller without a valid key,
+is over its limit. Every 401 and 403 is logged with the key id, its role, the route's
 path template and the status: never the key, never anything from the request's
 path values, query or body.
 """
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from registervard.api.errors import ApiError, route_template
 from registervard.api.keys import find_key
+from registervard.api.ratelimit import RateLimits
 from registervard.api.roles import ENDPOINTS, may_call, roles_for
 
 log = structlog.get_logger("registervard.api")
@@ -46,16 +49,22 @@ def authorize(endpoint: str) -> Any:
         bearer: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
         header_key: str | None = Security(header_scheme),
     ) -> Principal:
+        limits: RateLimits = request.app.state.rate_limits
+        limits.admit_attempt(request)
         key = bearer.credentials if bearer is not None else header_key
         if not key:
+            limits.count_failure(request)
             _refuse(request, 401, "MISSING_API_KEY", "Send your API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.")
         with Session(request.app.state.database.engine()) as session:
             found = find_key(session, key.strip())
         if found is None:
+            limits.count_failure(request)
             _refuse(request, 401, "UNKNOWN_API_KEY", "This API key is not known. Check that it was copied whole; keys start with rv_.")
         request.state.key_id = found.key_id
         if not found.active:
+            limits.count_failure(request)
             _refuse(request, 401, "API_KEY_REVOKED", f"API key {found.key_id} was revoked. Ask for a new key.", found.key_id, found.role)
+        limits.admit_key(found.key_id)
         if not may_call(found.role, endpoint):
             allowed = ", ".join(roles_for(endpoint))
             _refuse(

@@ -1,7 +1,9 @@
 """Every error the API returns is JSON `{"error": CODE, "message": "..."}`, and never echoes what the caller sent.
 
 Validation errors name the field and what is wrong with it, not its value (a
-body may hold a personnummer). Unexpected errors are logged by type and route
+body may hold a personnummer, a path a mistyped one): FastAPI's own 422 body,
+which carries each `input`, is replaced. No message repeats a path, a query
+value or a method either. Unexpected errors are logged by type and route
 only: a database error's text can carry bound parameters, which may be personal data.
 """
 
@@ -24,7 +26,7 @@ class ErrorBody(BaseModel):
     """The body of every error response."""
 
     error: str
-    """A stable code to branch on, e.g. MISSING_API_KEY, FORBIDDEN_FOR_ROLE, CUSTOMER_NOT_FOUND, INVALID_REQUEST."""
+    """A stable code to branch on, e.g. MISSING_API_KEY, FORBIDDEN_FOR_ROLE, CUSTOMER_NOT_FOUND, INVALID_REQUEST, RATE_LIMITED."""
     message: str
     """What went wrong and what to do, for the developer calling the API."""
 
@@ -51,10 +53,28 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No API key, or an unknown or revoked one (`Authorization: Bearer <key>` or `X-API-Key: <key>`)."},
     403: {"model": ErrorBody, "description": "The key's role may not call this endpoint."},
     422: {"model": ErrorBody, "description": "A parameter or the body is not valid; the message names the field."},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many requests with this key, or without a valid key from this address (RATE_LIMITED).",
+        "headers": {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}},
+    },
 }
 """Documented on every protected route, so that /docs shows the error body instead of FastAPI's default."""
 
-_STATUS_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body cannot be read: it is not UTF-8 text (BAD_REQUEST)."},
+    413: {"model": ErrorBody, "description": "The body is larger than this endpoint accepts (BODY_TOO_LARGE)."},
+}
+"""Documented on the routes that take a body."""
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    413: "BODY_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -63,12 +83,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(error.status_code, f"HTTP_{error.status_code}")
         if error.status_code == 404:
-            message = f"There is no endpoint {request.method} {request.url.path}; the API is described at /docs."
+            message = "There is no endpoint at this path; the API is described at /docs."
+        elif error.status_code == 400:
+            message = "The body cannot be read; send JSON as UTF-8 text with Content-Type: application/json."
         elif error.status_code == 405:
-            message = f"{request.url.path} does not answer {request.method}; the API is described at /docs."
+            message = "This endpoint does not answer that method (the Allow header lists those it does); the API is described at /docs."
         else:
             message = str(error.detail)
         return error_response(error.status_code, code, message, getattr(error, "headers", None))

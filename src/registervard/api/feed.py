@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlalchemy import BigInteger, literal, select
 from sqlalchemy.orm import Session
 
 from projections.audit import AuditRow, verify_chain
 from projections.tables import OffsetRow
 from registervard.api.auth import Principal, authorize
 from registervard.api.errors import ERROR_RESPONSES
+from registervard.api.params import MAX_CURSOR
 from registervard.api.records import record_disclosures, records
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -37,7 +38,8 @@ def changed_customers(session: Session, cursor: int, limit: int) -> tuple[list[t
     query = select(AuditRow.seq, AuditRow.customer_id, AuditRow.topic, AuditRow.partition, AuditRow.offset)
     after = cursor
     while budget > 0:
-        chunk = session.execute(query.where(AuditRow.seq > after).order_by(AuditRow.seq).limit(min(budget, 1000))).all()
+        # Bound as 64-bit: the seq column is 32-bit on PostgreSQL, which refuses a larger value typed like the column.
+        chunk = session.execute(query.where(AuditRow.seq > literal(after, BigInteger())).order_by(AuditRow.seq).limit(min(budget, 1000))).all()
         if not chunk:
             break
         for seq, customer_id, topic, partition, offset in chunk:
@@ -55,7 +57,7 @@ def changed_customers(session: Session, cursor: int, limit: int) -> tuple[list[t
 @router.get("/changes", tags=["changes"], summary="Everything that changed since a cursor")
 def changes(
     request: Request,
-    cursor: int = Query(0, ge=0, description="The `next_cursor` of your previous call; 0 for everything from the beginning."),
+    cursor: int = Query(0, ge=0, le=MAX_CURSOR, description="The `next_cursor` of your previous call; 0 for everything from the beginning."),
     limit: int = Query(100, ge=1, le=1000, description="At most this many customers per page."),
     principal: Principal = authorize("changes"),
 ) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from events.contactability import load_rules
 from projections.wash import WashRow, load_states_for, phones_of, wash
 from registervard.api.auth import Principal, authorize
-from registervard.api.errors import ERROR_RESPONSES, ApiError
+from registervard.api.errors import BODY_RESPONSES, ERROR_RESPONSES
+from registervard.api.params import CUSTOMER_ID_PATTERN, Moment
 from registervard.api.records import record_disclosures
 
 router = APIRouter(tags=["wash"], responses=ERROR_RESPONSES)
@@ -24,24 +25,22 @@ class WashEntry(BaseModel):
     """One row of a call list: a phone number, a customer id, or both."""
 
     phone: str | None = Field(default=None, max_length=40, examples=["+46701234567"])
-    customer_id: str | None = Field(default=None, max_length=100)
+    customer_id: str | None = Field(default=None, pattern=CUSTOMER_ID_PATTERN, description="The customer's opaque id.")
 
 
 class WashRequest(BaseModel):
     """A call list to wash against the register's NIX status and consents."""
 
     company: str = Field(min_length=1, max_length=300, description="The company that would call; consents cover only the company named.")
-    at: datetime | None = Field(default=None, description="When the calls would be made (with time zone); now if left out.")
+    at: Moment | None = Field(default=None, description="When the calls would be made, with seconds and a time zone, in 1900-2099; now if left out.")
     rows: list[WashEntry] = Field(max_length=MAX_ROWS)
 
 
-@router.post("/wash", summary="Wash a call list: may the company call each number now, and why not")
+@router.post("/wash", summary="Wash a call list: may the company call each number now, and why not", responses=BODY_RESPONSES)
 def wash_call_list(body: WashRequest, request: Request, principal: Principal = authorize("wash")) -> dict[str, Any]:
     """For each row, in order: `may_call` and every reason code (denying first), as `registervard wash` gives them.
     A number the register has no customer for is UNKNOWN_NUMBER: it cannot be washed against our NIX data."""
     moment = body.at or datetime.now(UTC)
-    if moment.tzinfo is None:
-        raise ApiError(422, "INVALID_REQUEST", "at: must include a time zone, e.g. 2025-06-01T10:00:00Z")
     rows = [WashRow(phone=r.phone, customer_id=r.customer_id) for r in body.rows]
     with Session(request.app.state.database.engine()) as session, session.begin():
         by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])

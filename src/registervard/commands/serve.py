@@ -17,6 +17,12 @@ def serve(
     logs each request itself (at INFO: method, route template, status, duration,
     key id), and every refused request at WARNING: `registervard --log-level INFO serve`
     shows every request. Keys: `registervard apikeys create NAME --role ROLE`.
+
+    Limits (body size, requests per key and per address without a valid key) are
+    REGISTERVARD_API_* settings; Prometheus metrics are at /metrics. The rate limit
+    per address sees the proxy's address behind a reverse proxy unless uvicorn
+    trusts its X-Forwarded-For: it does from 127.0.0.1, and from the addresses in
+    FORWARDED_ALLOW_IPS when that is set.
     """
     import uvicorn
 
