@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from events import codec
+from projections.retry import in_thread_with_retry, with_retry
 from projections.tables import CustomerRow, OutboxRow, connect
 from registervard.settings import Settings
 
@@ -132,14 +133,16 @@ async def run_downstream_publisher(
     poll_seconds: float = 0.5,
 ) -> int:
     """Publish changed customers until `stop` is set (or, with until_empty, until the outbox is empty). Returns messages sent."""
-    engine = engine or connect(settings.database_url)
+    budget = settings.retry_seconds  # a database or broker that is down is waited for, then the process exits
+    if engine is None:
+        engine = await in_thread_with_retry(connect, settings.database_url, what="connect to the register database", budget=budget)
     stop = stop or asyncio.Event()
     topic = settings.customers_topic
-    producer = await _start_producer(settings)
+    producer = await with_retry(lambda: _start_producer(settings), what="connect to Kafka", budget=budget)
     total = 0
     try:
         while not stop.is_set():
-            pending = await asyncio.to_thread(read_pending, engine, chunk_size)
+            pending = await in_thread_with_retry(read_pending, engine, chunk_size, what="read the outbox", budget=budget)
             if not pending:
                 if until_empty:
                     break
@@ -148,9 +151,12 @@ async def run_downstream_publisher(
                 except TimeoutError:
                     pass
                 continue
-            try:
+            async def send_all() -> None:
                 futures = [await producer.send(topic, key=p.customer_id.encode(), value=p.value) for p in pending]
                 await asyncio.gather(*futures)
+
+            try:
+                await with_retry(send_all, what="publish snapshots downstream", budget=budget)  # the rows stay until sent
             except OutOfOrderSequenceNumber:
                 # aiokafka's idempotent producer halts on this until restarted (aiokafka#1017); the outbox
                 # rows are still there, so the next round sends them again.
@@ -158,7 +164,7 @@ async def run_downstream_publisher(
                 await producer.stop()
                 producer = await _start_producer(settings)
                 continue
-            deleted = await asyncio.to_thread(acknowledge, engine, pending)
+            deleted = await in_thread_with_retry(acknowledge, engine, pending, what="empty the outbox", budget=budget)
             total += len(pending)
             log.info(
                 "snapshots_published",

@@ -2,7 +2,7 @@
 
 The worker and the projections call their database and Kafka through
 `with_retry`. A transient fault (the server restarting, a connection refused,
-a lock) is retried after 0.5 s, 1 s, 2 s ... up to 15 s between attempts; once
+a lock) is retried after 0.5 s, 1 s, 2 s ... up to 5 s between attempts; once
 `budget` seconds have passed without success, `GaveUp` is raised and the
 process exits non-zero so that its supervisor starts it again. Any other error
 is not retried: it is a bug or bad data, and waiting would not mend it.
@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 FIRST_DELAY = 0.5
-MAX_DELAY = 15.0
+MAX_DELAY = 5.0
 
 
 class GaveUp(RuntimeError):
