@@ -30,7 +30,7 @@ from events.sealing import MemoryKeyStore, seal, unseal
 from events.topics import ensure_topics
 from projections.rebuild import rebuild_register
 from projections.tables import connect
-from registervard.settings import Settings
+from events.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from publish_to_register import demo_batch  # noqa: E402

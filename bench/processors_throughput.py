@@ -30,7 +30,7 @@ from publish_to_register import demo_batch, raw_baseline  # noqa: E402
 
 from events.publish import Publisher  # noqa: E402
 from events.topics import ensure_topics  # noqa: E402
-from registervard.settings import Settings  # noqa: E402
+from events.settings import Settings  # noqa: E402
 
 
 async def count_log(settings: Settings, until: int, timeout: float = 600) -> tuple[float, int]:

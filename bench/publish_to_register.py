@@ -32,7 +32,7 @@ from events.topics import ensure_topics
 from projections.status import register_status
 from projections.tables import connect
 from registervard.demo import demo_events
-from registervard.settings import Settings
+from events.settings import Settings
 
 
 def demo_batch(count: int) -> list:

@@ -26,7 +26,7 @@ from events.topics import ensure_topics
 from projections.rebuild import rebuild_register
 from events.log import read_log_records
 from registervard.demo import demo_events
-from registervard.settings import Settings
+from events.settings import Settings
 
 
 async def main() -> None:

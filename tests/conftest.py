@@ -22,10 +22,9 @@ from typing import TypeVar
 import pytest
 import sqlalchemy
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("REGISTERVARD_MASTER_KEY", "dGVzdHMgb2YgcmVnaXN0ZXJ2YXJkOiBtYXN0ZXIhISE=")  # 32 bytes, tests only
 T = TypeVar("T")
 
 

@@ -12,7 +12,6 @@ Pure: plain functions over the state; the only I/O is reading the rules file.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,6 @@ from events.catalog import Channel, ConsentPurpose
 from events.customer import NIX_OVERRIDE_VALIDITY_MONTHS, Consent, CustomerState, Status, add_months
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("contactability_rules.toml")
-RULES_ENV = "REGISTERVARD_CONTACT_RULES"
 
 # --- Reasons --------------------------------------------------------------------
 
@@ -133,15 +131,13 @@ class Rules:
         return replace(self, purposes=MappingProxyType(purposes))
 
 
-def load_rules(path: Path | None = None) -> Rules:
-    """The rules in `path`; by default those REGISTERVARD_CONTACT_RULES names, or the packaged file (read once)."""
-    if path is not None:
-        return parse_rules(tomllib.loads(Path(path).read_text(encoding="utf-8")), source=str(path))
-    return _load_default(Path(os.environ.get(RULES_ENV) or DEFAULT_RULES_PATH))
+def load_rules(path: str | Path | None = None) -> Rules:
+    """The rules in `path` (`Settings.contact_rules`), or the packaged file; each file is read once."""
+    return _load(Path(path) if path is not None else DEFAULT_RULES_PATH)
 
 
 @lru_cache(maxsize=4)
-def _load_default(path: Path) -> Rules:
+def _load(path: Path) -> Rules:
     return parse_rules(tomllib.loads(path.read_text(encoding="utf-8")), source=str(path))
 
 

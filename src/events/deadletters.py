@@ -12,7 +12,7 @@ from events.catalog import Event
 from events.log import default_keys
 from events.sealing import KeyStore, is_sealed, unseal, unseal_bytes
 from events.topics import partitions_of
-from registervard.settings import Settings
+from events.settings import Settings
 
 
 @dataclass(frozen=True)

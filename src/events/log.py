@@ -20,7 +20,7 @@ from events.catalog import Event
 from events.convert import InvalidEvent
 from events.sealing import KeyStore, TamperedData, unseal_each
 from events.topics import partitions_of
-from registervard.settings import Settings
+from events.settings import Settings
 
 Progress = Callable[[int, int], None]
 """Called with (records read, records to read)."""

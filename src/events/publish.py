@@ -25,7 +25,7 @@ from events.catalog import Event
 from events.convert import InvalidEvent
 from events.jsonlines import parse_lines, read_lines
 from events.validation import check_encoded_size
-from registervard.settings import Settings
+from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,6 @@ with an older schema can still be recognised by its fingerprint and read.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,10 +18,7 @@ from fastavro.schema import expand_schema, fingerprint, parse_schema, to_parsing
 
 
 def schema_dir() -> Path:
-    """Where the schema files live: $REGISTERVARD_SCHEMAS, or `schemas/` in the source tree."""
-    configured = os.environ.get("REGISTERVARD_SCHEMAS")
-    if configured:
-        return Path(configured)
+    """Where the schema files live: `schemas/` in the source tree."""
     return Path(__file__).resolve().parents[2] / "schemas"
 
 

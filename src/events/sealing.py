@@ -209,11 +209,6 @@ def unseal_all(events: typing.Iterable[Event], keys: KeyStore) -> list[Event]:
     return result
 
 
-def encryption_enabled() -> bool:
-    """Whether the worker seals personal data before appending to the log (REGISTERVARD_ENCRYPTION=off turns it off)."""
-    return os.environ.get("REGISTERVARD_ENCRYPTION", "on").strip().lower() not in {"off", "0", "false", "no"}
-
-
 # --- The plaintext: Avro binary of the union's plain branch -------------------------------
 
 

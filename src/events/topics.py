@@ -6,7 +6,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 FOREVER = "-1"
 DEAD_LETTER_MAX_BYTES = str(2 * 1024 * 1024)

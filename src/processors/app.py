@@ -22,7 +22,7 @@ customer the message key names, if that customer has a key, and kept as they
 are otherwise. When the worker admits CustomerErased it appends it and its
 consequences, waits for the log to acknowledge them, and then destroys the
 customer's key; a rebuild after a crash in between destroys it too.
-REGISTERVARD_ENCRYPTION=off appends events unsealed (for benchmarks).
+`settings.encryption` off (REGISTERVARD_ENCRYPTION=off) appends events unsealed (for benchmarks).
 
 Faults: an intake offset is committed only for a message whose events (or
 dead letter) the broker has acknowledged. Faust acks a batch's messages when
@@ -53,12 +53,12 @@ from events import codec
 from events.catalog import CustomerErased, Event
 from events.customer import Status
 from events.log import Quarantined, read_log
-from events.sealing import encryption_enabled, seal, seal_bytes
+from events.sealing import seal, seal_bytes
 from processors.intake import Accepted, Rejected, admit, dead_letter
 from processors import metrics
 from processors.lifecycle import Admitted, Duplicate, Lifecycle, Refused
 from projections.retry import in_thread_with_retry, with_retry
-from registervard.settings import STATE_DIR, Settings
+from events.settings import STATE_DIR, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -117,7 +117,7 @@ def create_app(settings: Settings) -> faust.App:
     dead_letters = app.topic(settings.dead_letter_topic, **raw)
     lifecycle = Lifecycle()
     ready = asyncio.Event()
-    encrypt = encryption_enabled()
+    encrypt = settings.encryption
     budget = settings.retry_seconds
     from projections.keys import key_store  # the register database's data_keys
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from projections.audit import AuditProjection
 from projections.register import RegisterProjection
 from projections.runner import Projection
-from registervard.settings import Settings
+from events.settings import Settings
 
 
 def projections(settings: Settings, only: list[str] | None = None) -> list[Projection]:
     """The projections to run: all of them, or those named in `only`."""
-    available: dict[str, Projection] = {p.name: p for p in [RegisterProjection(), AuditProjection()]}
+    available: dict[str, Projection] = {p.name: p for p in [RegisterProjection(settings.lookup_key), AuditProjection()]}
     unknown = sorted(set(only or ()) - set(available))
     if unknown:
         raise ValueError(f"unknown projection(s) {', '.join(unknown)}; choose from {', '.join(available)}")

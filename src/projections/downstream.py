@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from events import codec
 from projections.retry import in_thread_with_retry, with_retry
 from projections.tables import CustomerRow, OutboxRow, connect
-from registervard.settings import Settings
+from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 

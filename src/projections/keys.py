@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from events.sealing import DataKey
 from projections.access import DataKeyRow
 from projections.tables import connect
-from registervard.settings import Settings
+from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -51,10 +51,9 @@ class MasterKeyError(RuntimeError):
     """REGISTERVARD_MASTER_KEY is not base64 of 32 bytes."""
 
 
-def master_key() -> bytes:
-    """The master key from REGISTERVARD_MASTER_KEY, or the development key (with a warning, once)."""
+def master_key(configured: str | None) -> bytes:
+    """The master key from its base64 setting (`Settings.master_key`), or the development key (with a warning, once)."""
     global _warned
-    configured = os.environ.get(MASTER_KEY_ENV)
     if not configured:
         if not _warned:
             log.warning("development_master_key", reason=f"{MASTER_KEY_ENV} is not set; customers' data keys are wrapped with a fixed development key")
@@ -74,7 +73,7 @@ class DatabaseKeyStore:
 
     def __init__(self, engine: Engine, *, master: bytes | None = None, cache_size: int = 100_000, ttl: float = 30.0) -> None:
         self.engine = engine
-        self.master = master if master is not None else master_key()
+        self.master = master if master is not None else master_key(None)
         self.cache_size = cache_size
         self.ttl = ttl
         self._cache: OrderedDict[str, tuple[float, DataKey | None]] = OrderedDict()
@@ -206,7 +205,7 @@ def key_store(settings: Settings) -> DatabaseKeyStore:
     with _stores_lock:
         store = _stores.get(url)
         if store is None:
-            store = _stores[url] = DatabaseKeyStore(connect(url))
+            store = _stores[url] = DatabaseKeyStore(connect(url), master=master_key(settings.master_key))
         return store
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-from functools import cache
 
 from events.identity import parse_identity_number
 
@@ -13,12 +11,8 @@ DEVELOPMENT_KEY = "registervard-development-lookup-key"
 """Used when REGISTERVARD_LOOKUP_KEY is not set: fine for a local run, never for production."""
 
 
-@cache
-def _key() -> bytes:
-    return os.environ.get("REGISTERVARD_LOOKUP_KEY", DEVELOPMENT_KEY).encode()
-
-
-def lookup_hash(identity_number: str) -> str:
-    """HMAC-SHA-256 (hex) of an identity number in its 12-digit form; any accepted spelling gives the same hash."""
+def lookup_hash(identity_number: str, secret: str | None = None) -> str:
+    """HMAC-SHA-256 (hex) of an identity number in its 12-digit form, keyed by `secret` (`Settings.lookup_key`; None: the
+    development key); any accepted spelling gives the same hash."""
     digits = parse_identity_number(identity_number).number
-    return hmac.new(_key(), digits.encode(), hashlib.sha256).hexdigest()
+    return hmac.new((secret or DEVELOPMENT_KEY).encode(), digits.encode(), hashlib.sha256).hexdigest()

@@ -15,7 +15,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, NameHistoryRow, NixStatusRow, connect
-from registervard.settings import Settings
+from events.settings import Settings
 
 
 def customer_record(settings: Settings, customer_id: str) -> dict[str, Any] | None:

@@ -58,7 +58,7 @@ from events.log import default_keys, log_end_offsets, log_partitions, open_recor
 from events.sealing import KeyStore
 from projections.runner import LogRecord
 from projections.tables import Base, OffsetRow, OutboxRow, connect
-from registervard.settings import Settings
+from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -110,7 +110,7 @@ def rebuild_copies(tables: Sequence[Table], suffix: str = REBUILD_SUFFIX) -> dic
     return copies
 
 
-def rows_for(state: CustomerState) -> dict[str, list[dict[str, Any]]]:
+def rows_for(state: CustomerState, lookup_key: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every register table's rows for one customer (not the outbox), from the register projection's own row functions."""
     own = getattr(register_module, "rows_for", None)
     if own is not None:
@@ -123,7 +123,7 @@ def rows_for(state: CustomerState) -> dict[str, list[dict[str, Any]]]:
     }
     detail_rows = getattr(register_module, "detail_rows", None)
     if detail_rows is not None:
-        rows.update({_name(table): table_rows for table, table_rows in detail_rows(state).items()})
+        rows.update({_name(table): table_rows for table, table_rows in detail_rows(state, lookup_key).items()})
     return rows
 
 
@@ -217,11 +217,12 @@ def write_states(
     customer_ids: Sequence[str],
     *,
     replace: bool,
+    lookup_key: str | None = None,
 ) -> None:
     """Write these customers' rows into the copies; with `replace`, their earlier rows there go first."""
     by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for cid in customer_ids:
-        for name, rows in rows_for(states[cid]).items():
+        for name, rows in rows_for(states[cid], lookup_key).items():
             by_table[name].extend(rows)
     for name, table in copies.items():
         if name == OUTBOX:
@@ -245,14 +246,16 @@ def mark_outbox(connection: Connection, copies: dict[str, Table], customer_ids: 
             connection.execute(insert(outbox), fresh)
 
 
-def downstream_differences(engine: Engine, tables: Sequence[Table], states: dict[str, CustomerState]) -> set[str]:
+def downstream_differences(
+    engine: Engine, tables: Sequence[Table], states: dict[str, CustomerState], lookup_key: str | None = None
+) -> set[str]:
     """Customers whose downstream-visible rows (every register table but the state and outbox, without updated_at) differ from the live register."""
     served = [t for t in tables if t.name not in (OUTBOX, STATE_TABLE)]
     rebuilt: dict[str, dict[str, list[tuple]]] = {t.name: {} for t in served}
     columns: dict[str, list[str]] = {}
     owners = {t.name: owner_column(t) for t in served}
     for state in states.values():
-        for name, rows in rows_for(state).items():
+        for name, rows in rows_for(state, lookup_key).items():
             if name not in rebuilt:
                 continue
             if name not in columns and rows:
@@ -451,10 +454,10 @@ async def rebuild_register(
     written = 0
     for part in _chunks(customer_ids, chunk):
         with engine.begin() as connection:
-            write_states(connection, copies, fold.states, part, replace=False)
+            write_states(connection, copies, fold.states, part, replace=False, lookup_key=settings.lookup_key)
         written += len(part)
         progress("write", written, len(customer_ids))
-    differing = downstream_differences(engine, tables, fold.states)
+    differing = downstream_differences(engine, tables, fold.states, settings.lookup_key)
     with engine.begin() as connection:
         mark_outbox(connection, copies, differing)
     lap("write")
@@ -467,7 +470,7 @@ async def rebuild_register(
         if behind <= catch_up_until:
             break
         fold, changed = await fold_log(settings, fold, end=ends, on_progress=lambda d, t: progress("catch-up", d, t))
-        _write_changed(engine, copies, fold, changed, chunk)
+        _write_changed(engine, copies, fold, changed, chunk, settings.lookup_key)
     lap("catch-up")
 
     # The swap, under the write lock.
@@ -489,10 +492,10 @@ async def rebuild_register(
     return report
 
 
-def _write_changed(engine: Engine, copies: dict[str, Table], fold: Fold, changed: set[str], chunk: int) -> None:
+def _write_changed(engine: Engine, copies: dict[str, Table], fold: Fold, changed: set[str], chunk: int, lookup_key: str | None) -> None:
     for part in _chunks(sorted(changed), chunk):
         with engine.begin() as connection:
-            write_states(connection, copies, fold.states, part, replace=True)
+            write_states(connection, copies, fold.states, part, replace=True, lookup_key=lookup_key)
             mark_outbox(connection, copies, part)
 
 
@@ -521,7 +524,7 @@ async def _swap(
                 progress("swap", fold.events - start_events, behind)
             ordered = sorted(changed)
             for part in _chunks(ordered, 2000):
-                write_states(connection, copies, fold.states, part, replace=True)
+                write_states(connection, copies, fold.states, part, replace=True, lookup_key=settings.lookup_key)
             mark_outbox(connection, copies, ordered)
             report.caught_up_under_lock = fold.events - start_events
         _copy_waiting_outbox(connection, copies, tables)

@@ -59,6 +59,10 @@ class RegisterProjection:
 
     name = "register"
 
+    def __init__(self, lookup_key: str | None = None) -> None:
+        self.lookup_key = lookup_key
+        """Secret of the identity-number lookup's keyed hash (`Settings.lookup_key`)."""
+
     def apply(self, session: Session, batch: Sequence[LoggedEvent]) -> None:
         """Fold a batch of events into the register, inside the caller's transaction."""
         events = [logged.event for logged in batch]
@@ -72,7 +76,7 @@ class RegisterProjection:
             return
         upsert(session, CustomerStateRow, [{"customer_id": c, "state": to_plain(states[c], for_json=True)} for c in changed])
         upsert(session, CustomerRow, [register_row(states[c]) for c in changed])
-        replace_detail_rows(session, changed, [detail_rows(states[c]) for c in changed])
+        replace_detail_rows(session, changed, [detail_rows(states[c], self.lookup_key) for c in changed])
         upsert(session, OutboxRow, [{"customer_id": c} for c in changed])
 
 
@@ -124,7 +128,7 @@ def register_row(state: CustomerState) -> dict[str, Any]:
     )
 
 
-def detail_rows(state: CustomerState) -> dict[type[Base], list[dict[str, Any]]]:
+def detail_rows(state: CustomerState, lookup_key: str | None = None) -> dict[type[Base], list[dict[str, Any]]]:
     """The customer's rows in each detail table: what downstream may see of their history, consents and NIX status."""
     rows: dict[type[Base], list[dict[str, Any]]] = {table: [] for table in DETAIL_TABLES}
     if state.status is Status.ERASED:
@@ -157,7 +161,7 @@ def detail_rows(state: CustomerState) -> dict[type[Base], list[dict[str, Any]]]:
             for seq, entry in enumerate(state.names)
         ]
     if state.identity_number:
-        rows[IdentityLookupRow] = [dict(lookup_hash=lookup_hash(state.identity_number), customer_id=c)]
+        rows[IdentityLookupRow] = [dict(lookup_hash=lookup_hash(state.identity_number, lookup_key), customer_id=c)]
     rows[ConsentRow] = [
         dict(
             customer_id=c,

@@ -41,7 +41,7 @@ from aiokafka.partitioner import murmur2
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
 from events.customer import CustomerState, Status, evolve
 from events.log import Progress, default_keys, log_partitions, open_records, read_log_records
-from registervard.settings import Settings
+from events.settings import Settings
 
 """Called with (records read, records to read)."""
 

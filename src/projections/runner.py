@@ -41,7 +41,7 @@ from projections.keys import key_store, key_store_for_engine
 from projections.retry import in_thread_with_retry, with_retry
 from projections.sql import upsert
 from projections.tables import OffsetRow, ProjectionHealthRow, QuarantineRow, connect
-from registervard.settings import Settings
+from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 

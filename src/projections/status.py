@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from events.topics import partitions_of
 from projections.runner import stored_offsets
 from projections.tables import CustomerRow, ProjectionHealthRow, QuarantineRow, connect
-from registervard.settings import Settings
+from events.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from projections.retry import GaveUp
 from registervard import logs
 from registervard.commands import audit, deadletters
 from registervard.commands import contact
-from registervard.settings import Settings
+from events.settings import Settings
 
 app = typer.Typer(help="Registervård keeps a customer register correct, lawful and contactable.", no_args_is_help=True)
 customer_app = typer.Typer(help="Look up customers in the register.", no_args_is_help=True)

@@ -20,7 +20,6 @@ emigration (the earlier recorded date) is more than that long ago.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from sqlalchemy.orm import Session
 from events.catalog import CustomerErased, Envelope, ErasureReason
 from events.customer import add_months
 from events.publish import Publisher
-from registervard.settings import Settings
+from events.settings import Settings
 
 ERASURE_ID_NAMESPACE = uuid.UUID("5b0c7a4e-9d2f-4e61-a3c8-1f7e6d2b9a40")
 SOURCE = "REGISTERVARD"
@@ -81,11 +80,6 @@ async def erase_many(
     return done
 
 
-def retention_years() -> int:
-    """REGISTERVARD_RETENTION_YEARS, default 3."""
-    return int(os.environ.get("REGISTERVARD_RETENTION_YEARS", DEFAULT_RETENTION_YEARS))
-
-
 @dataclass(frozen=True)
 class Due:
     """A deregistered customer kept longer than the retention period."""
@@ -99,7 +93,7 @@ def retention_due(settings: Settings, *, years: int | None = None, today: date |
     """Customers deceased or emigrated more than `years` ago (and not yet erased), from the register, oldest first."""
     from projections.tables import CustomerRow, connect
 
-    years = retention_years() if years is None else years
+    years = settings.retention_years if years is None else years
     cutoff = add_months(today or datetime.now(UTC).date(), -12 * years)
     engine = connect(settings.database_url)
     try:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from events import codec
 from events.topics import partitions_of
 from projections.rebuild import register_tables
-from registervard.settings import Settings
+from events.settings import Settings
 
 PROBE_TIMEOUT = 10.0
 """Seconds one probe may take; a broker that does not answer makes it 'not caught up', never a hang."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.faults.report import RECORDED
 from tests.faults.rig import Rig
 from tests.faults.services import PrivateServices

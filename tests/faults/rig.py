@@ -26,7 +26,7 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.rebuild import rebuild_register
 from registervard.demo import demo_events
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.conftest import service_env
 from tests.faults.checks import Progress, check_invariants, offsets_engine, probe, snapshot, snapshot_differences
 from tests.faults.report import FaultReport, record

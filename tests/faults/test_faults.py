@@ -83,17 +83,26 @@ async def test_broker_stopped_and_started_under_load(make_rig):
     rig = await make_rig("sqlite")
     events = demo(3000, seed=103)
 
+    logs = [rig.workdir / "worker.log", rig.workdir / "projection.log"]
+    lines_while_down = 0
+
     async def fault() -> float:
+        nonlocal lines_while_down
         await _published_at_least(rig, len(events) // 4)
+        sizes = [log.stat().st_size for log in logs]
         await asyncio.to_thread(rig.services.stop_kafka)
         rig.notes.append(f"broker stopped at +{rig.since_load_began(time.monotonic())} s")
         await asyncio.sleep(BROKER_OUTAGE)
+        lines_while_down = sum(log.read_bytes()[size:].count(b"\n") for log, size in zip(logs, sizes))
         took = await asyncio.to_thread(rig.services.start_kafka)
         rig.notes.append(f"broker stopped {BROKER_OUTAGE:.0f} s, took {took:.1f} s to start")
+        rig.notes.append(f"{lines_while_down} log lines from worker and projection while the broker was down")
         return time.monotonic()
 
     fault_end = await rig.run_with_load(events, chunk=100, pause=0.3, fault=fault)
     await rig.verdict(fault_end=fault_end)
+    # Unlimited, the Kafka client logs every reconnect attempt: about 2,000 lines a second.
+    assert lines_while_down < 30 * BROKER_OUTAGE, f"{lines_while_down} log lines in {BROKER_OUTAGE:.0f} s of broker outage"
 
 
 async def test_database_stopped_and_started_under_load(make_rig):

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.conftest import service_env
 
 

@@ -35,7 +35,7 @@ from projections.tables import connect
 from registervard.api.keys import create_key
 from registervard.api.roles import ENDPOINTS, ROLES, may_call
 from registervard.demo import personnummer
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import line, person
 from tests.conftest import eventually, service_env
 from tests.integration.api_server import running_api

@@ -40,7 +40,7 @@ from projections.tables import connect
 from registervard.api.app import create_app
 from registervard.api.keys import create_key
 from registervard.demo import personnummer
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import line, person
 from tests.integration.api_server import running_api
 

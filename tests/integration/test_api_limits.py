@@ -14,7 +14,7 @@ import pytest
 
 from projections.tables import connect
 from registervard.api.keys import create_key
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.integration.api_server import running_api
 
 RATE = 5

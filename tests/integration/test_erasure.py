@@ -33,7 +33,7 @@ from projections.register import RegisterProjection
 from projections.runner import run_projection
 from projections.tables import CustomerRow, IdentityLookupRow, NameHistoryRow, connect
 from registervard.erasure import erase, retention_due
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import VALID_PERSONNUMMER, line, person
 from tests.conftest import eventually, service_env
 from tests.integration.kafka_helpers import read_topic

@@ -12,7 +12,7 @@ import pytest
 
 from events.jsonlines import parse_event
 from events.publish import Publisher
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import line, person
 from tests.conftest import eventually, running_worker, service_env
 

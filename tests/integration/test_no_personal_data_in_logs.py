@@ -25,7 +25,7 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.keys import DatabaseKeyStore
 from projections.tables import connect
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import line
 from tests.conftest import service_env
 from tests.integration.kafka_helpers import produce_raw, read_topic

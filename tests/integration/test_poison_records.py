@@ -34,7 +34,7 @@ from projections.register import RegisterProjection
 from projections.replay import replay_as_of
 from projections.runner import run_projection
 from projections.tables import CustomerRow, QuarantineRow, connect
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import line, person
 from tests.conftest import running_worker, service_env
 from tests.integration.kafka_helpers import produce_raw, read_topic

@@ -16,7 +16,7 @@ from projections.runner import beat
 from registervard.api.app import create_app
 from registervard.api.keys import KEY_PREFIX, create_key, find_key, key_hash, list_keys, revoke_key
 from registervard.api.roles import ENDPOINTS, ROLE_ENDPOINTS, ROLES, may_call, roles_for
-from registervard.settings import Settings
+from events.settings import Settings
 
 PUBLIC = {"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 

@@ -15,7 +15,7 @@ from registervard.api import erasure as erasure_module
 from registervard.api.app import create_app
 from registervard.api.keys import create_key
 from registervard.erasure import erasure_event
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import VALID_PERSONNUMMER
 
 SMALL_BODY, SMALL_WASH_BODY = 2_000, 20_000

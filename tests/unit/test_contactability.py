@@ -36,6 +36,7 @@ from events.catalog import (
     Protection,
     WithdrawalReason,
 )
+from events.settings import Settings
 from events.contactability import (
     ALLOW_MESSAGES,
     DEFAULT_RULES_PATH,
@@ -375,17 +376,19 @@ def test_a_ban_on_telemarketing_is_one_setting_in_the_rules():
     assert ask(state, Channel.PHONE, OTHER, rules=banned).allowed
 
 
-def test_a_rules_file_named_by_the_environment_replaces_the_packaged_one(tmp_path, monkeypatch):
+def test_a_rules_file_named_by_the_settings_replaces_the_packaged_one(tmp_path, monkeypatch):
     text = DEFAULT_RULES_PATH.read_text(encoding="utf-8")
     section = text.index("[purposes.TELEMARKETING]")
     banned = text[:section] + text[section:].replace("allowed = true", "allowed = false", 1)
     path = tmp_path / "rules.toml"
     path.write_text(banned, encoding="utf-8")
     monkeypatch.setenv("REGISTERVARD_CONTACT_RULES", str(path))
-    assert not load_rules().purposes[TELEMARKETING].allowed
-    assert ask(life(nix_wash(date(2025, 2, 15), in_nix=False)), Channel.PHONE, TELEMARKETING).denials[0].code == "FORBIDDEN_BY_RULES"
+    rules = load_rules(Settings.from_env().contact_rules)
+    assert not rules.purposes[TELEMARKETING].allowed
+    decision = ask(life(nix_wash(date(2025, 2, 15), in_nix=False)), Channel.PHONE, TELEMARKETING, rules=rules)
+    assert decision.denials[0].code == "FORBIDDEN_BY_RULES"
     monkeypatch.delenv("REGISTERVARD_CONTACT_RULES")
-    assert load_rules().purposes[TELEMARKETING].allowed
+    assert load_rules(Settings.from_env().contact_rules).purposes[TELEMARKETING].allowed
 
 
 def test_the_packaged_rules_state_the_nix_periods_and_agree_with_the_fold():

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from events import publish, validation
 from events.publish import PublishInterrupted, publish_file
 from registervard.cli import app
-from registervard.settings import Settings
+from events.settings import Settings
 from tests.builders import line, person
 
 SETTINGS = Settings(kafka="127.0.0.1:1", topic_prefix="unit")

@@ -11,7 +11,7 @@ from projections.runner import beat
 from projections.status import projection_health
 from projections.tables import ProjectionHealthRow
 from registervard.api.app import create_app
-from registervard.settings import Settings
+from events.settings import Settings
 
 
 async def ready(app) -> httpx.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from structlog.testing import capture_logs
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -44,15 +45,17 @@ async def test_a_database_that_comes_back_within_the_budget_is_waited_for():
             raise unreachable()
         return "done"
 
-    assert await with_retry(flaky, what="test", budget=10) == "done"
+    with capture_logs() as logs:
+        assert await with_retry(flaky, what="test", budget=10) == "done"
     assert calls == 3
+    assert [entry["event"] for entry in logs] == ["retrying", "retrying"]
 
 
 async def test_a_database_that_stays_down_is_given_up_on_after_the_budget():
     async def down() -> None:
         raise unreachable()
 
-    with pytest.raises(GaveUp, match="still failing"):
+    with capture_logs(), pytest.raises(GaveUp, match="still failing"):
         await with_retry(down, what="reach the register database", budget=1)
 
 

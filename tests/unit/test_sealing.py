@@ -115,18 +115,18 @@ def test_the_database_key_store_wraps_keys_caches_them_and_destroys_for_good(tmp
     from projections.tables import connect
     from sqlalchemy.orm import Session
 
-    monkeypatch.setenv("REGISTERVARD_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    master = os.urandom(32)
     engine = connect(f"sqlite:///{tmp_path / 'keys.db'}")
-    store = DatabaseKeyStore(engine)
+    store = DatabaseKeyStore(engine, master=master)
     key = store.key_for("C-1", create=True)
     store.ensure(["C-1", "C-2", "C-3"])
     with Session(engine) as session:
         row = session.get(DataKeyRow, "C-1")
         assert row.key_id == key.key_id and key.key not in row.wrapped_key and len(row.wrapped_key) == 40
-    other = DatabaseKeyStore(engine)  # another process: reads and unwraps the same key
+    other = DatabaseKeyStore(engine, master=master)  # another process: reads and unwraps the same key
     assert other.key_for("C-1") == key and other.key_for("C-2") is not None
     sealed = seal(registered(), key)
     assert unseal(sealed, other) == registered().__class__(**{**vars(sealed), "registration": registered().registration})
     assert store.destroy("C-1") and store.is_destroyed("C-1")
-    assert DatabaseKeyStore(engine).key_for("C-1", create=True) is None
-    assert is_sealed(unseal(sealed, DatabaseKeyStore(engine)))
+    assert DatabaseKeyStore(engine, master=master).key_for("C-1", create=True) is None
+    assert is_sealed(unseal(sealed, DatabaseKeyStore(engine, master=master)))

@@ -37,7 +37,7 @@ def _url() -> str:
     url = context.config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from registervard.settings import Settings
+    from events.settings import Settings
 
     return Settings.from_env().database_url
 

@@ -29,7 +29,7 @@ from registervard.api.body_limit import BodyLimit
 from registervard.api.errors import install_error_handlers
 from registervard.api.metrics import install_metrics
 from registervard.api.ratelimit import RateLimits
-from registervard.settings import Settings
+from events.settings import Settings
 
 log = structlog.get_logger("registervard.api")
 

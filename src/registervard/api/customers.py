@@ -52,7 +52,7 @@ def lookup(body: LookupRequest, request: Request, principal: Principal = authori
     """Every customer registered with this identity number (several customers may share one), as register rows.
     An empty list when there is none. POST, so that the number stays out of URLs and logs."""
     try:
-        hashed = lookup_hash(body.identity_number)
+        hashed = lookup_hash(body.identity_number, request.app.state.settings.lookup_key)
     except IdentityNumberError:
         # Not the parser's reason: it quotes parts of the number (a month, a check digit).
         raise ApiError(
@@ -111,6 +111,6 @@ def contactability(
         state = load_states(session, [customer_id]).get(customer_id)
         if state is None:
             raise not_found()
-        decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=load_rules())
+        decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=load_rules(request.app.state.settings.contact_rules))
         record_disclosures(session, principal, [customer_id], "contactability")
     return decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=moment)

@@ -44,7 +44,7 @@ def wash_call_list(body: WashRequest, request: Request, principal: Principal = a
     rows = [WashRow(phone=r.phone, customer_id=r.customer_id) for r in body.rows]
     with Session(request.app.state.database.engine()) as session, session.begin():
         by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
-        results = wash(rows, by_phone, body.company, moment, load_rules(), states_by_id=by_id)
+        results = wash(rows, by_phone, body.company, moment, load_rules(request.app.state.settings.contact_rules), states_by_id=by_id)
         record_disclosures(session, principal, sorted({c for r in results for c in r.customer_ids}), "wash")
     return {
         "company": body.company,

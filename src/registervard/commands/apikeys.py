@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from registervard.api.keys import create_key, list_keys, revoke_key
 from registervard.api.roles import ROLE_ENDPOINTS, ROLES
-from registervard.settings import Settings
+from events.settings import Settings
 
 app = typer.Typer(help="API keys for the HTTP API: create (shown once), list, revoke.", no_args_is_help=True)
 

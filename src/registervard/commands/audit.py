@@ -15,7 +15,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 app = typer.Typer(help="The tamper-evident audit trail of every event.", no_args_is_help=True)
 

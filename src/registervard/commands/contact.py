@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from events.catalog import Channel, ConsentPurpose
 from events.contactability import Decision, decision_document, load_rules, may_contact
-from registervard.settings import Settings
+from events.settings import Settings
 
 app = typer.Typer(help="Whether a customer may be contacted on a channel, for a purpose, as a company.", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def check(
     """
     moment = _moment(at)
     try:
-        rules = load_rules()
+        rules = load_rules(Settings.from_env().contact_rules)
     except (OSError, ValueError) as error:
         _fail(f"Cannot use the contactability rules: {error}")
     state = _load_state(Settings.from_env(), customer_id)

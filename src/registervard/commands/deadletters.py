@@ -12,7 +12,7 @@ from rich.table import Table
 
 from events.deadletters import DeadLetter, read_dead_letters, resend
 from events.jsonlines import to_json
-from registervard.settings import Settings
+from events.settings import Settings
 
 app = typer.Typer(help="Refused events on the dead-letter topic: list, export for correction, send again.", no_args_is_help=True)
 console = Console()

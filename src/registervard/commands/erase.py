@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from events.catalog import ErasureReason
-from registervard.settings import Settings
+from events.settings import Settings
 
 console = Console()
 errors = Console(stderr=True)
@@ -48,10 +48,10 @@ def due(
 ) -> None:
     """Customers deceased or emigrated longer ago than the retention period; with --erase, erase them."""
     from registervard.cli import _progress, advise_on_failure
-    from registervard.erasure import erase_many, retention_due, retention_years
+    from registervard.erasure import erase_many, retention_due
 
     settings = Settings.from_env()
-    period = retention_years() if years is None else years
+    period = Settings.from_env().retention_years if years is None else years
     found = advise_on_failure(lambda: retention_due(settings, years=period))()
     if as_json:
         console.print_json(json.dumps([{"customer_id": d.customer_id, "status": d.status, "deregistered_on": d.deregistered_on.isoformat()} for d in found]))

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 console = Console()
 errors = Console(stderr=True)

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 console = Console()
 errors = Console(stderr=True)

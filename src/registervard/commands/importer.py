@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 console = Console()
 errors = Console(stderr=True)
@@ -92,7 +92,7 @@ def _import(file: Path, company: str | None, source: str, as_of: str | None, ove
             source=source,
             occurred_at=occurred_at,
             company=company,
-            id_from_identity=lambda number: importing.opaque_id(lookup_hash(number)),
+            id_from_identity=lambda number: importing.opaque_id(lookup_hash(number, settings.lookup_key)),
         )
         progress.update(reading, total=progress.tasks[reading].completed)
         known = _already_registered(settings, [row.customer_id for row in plan.rows])
@@ -153,7 +153,7 @@ def _registered_under_other_ids(settings: Settings, rows: list) -> dict[int, str
     for row in rows:
         number = row.document["registration"].get("identity_number")
         if number:
-            by_hash[lookup_hash(number)] = row
+            by_hash[lookup_hash(number, settings.lookup_key)] = row
     if not by_hash:
         return {}
     engine = connect(settings.database_url)

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 app = typer.Typer(help="NIX-Telefon: the do-not-call register for telemarketing.", no_args_is_help=True)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 projections_app = typer.Typer(help="Maintain the projections (read models).", no_args_is_help=True)
 

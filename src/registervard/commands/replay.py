@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 HELP = (
     "Reconstruct the register (or one customer) as of a moment, from the event log, with the same fold.\n\n"

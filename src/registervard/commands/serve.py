@@ -27,7 +27,7 @@ def serve(
     import uvicorn
 
     from registervard.api.app import create_app
-    from registervard.settings import Settings
+    from events.settings import Settings
 
     uvicorn.run(
         create_app(Settings.from_env()),

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from registervard.settings import Settings
+from events.settings import Settings
 
 console = Console()
 errors = Console(stderr=True)
@@ -79,13 +79,14 @@ def _wash(file: Path, company: str, moment: datetime, output: Path | None, phone
                 values=dict(zip(header, cells)),
             )
         )
-    engine = connect(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    engine = connect(settings.database_url)
     try:
         with Session(engine) as session:
             by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
     finally:
         engine.dispose()
-    results = wash(rows, by_phone, company, moment, load_rules(), states_by_id=by_id)
+    results = wash(rows, by_phone, company, moment, load_rules(settings.contact_rules), states_by_id=by_id)
 
     delimiter = csv_delimiter(file) if file.suffix.lower() == ".csv" else ","
     buffer = io.StringIO()

@@ -1,9 +1,13 @@
-"""Settings, chosen by environment variables with embedded defaults for a local run."""
+"""Settings, chosen by environment variables with embedded defaults for a local run.
+
+This is the one module that reads `REGISTERVARD_*`: every other one is handed
+a `Settings` (or the value it needs) by the entry point that built it.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 STATE_DIR = Path(os.environ.get("REGISTERVARD_STATE", Path(__file__).resolve().parents[2] / ".state"))
@@ -44,6 +48,16 @@ class Settings:
     """Requests per API key, as a `limits` string such as "50/second" or "1000/minute"; more is 429 (REGISTERVARD_API_RATE_LIMIT)."""
     api_auth_failure_rate_limit: str = "10/second"
     """Requests without a valid key per client address; more is 429, even with a valid key (REGISTERVARD_API_AUTH_FAILURE_RATE_LIMIT)."""
+    encryption: bool = True
+    """Whether the worker seals personal data before the log (REGISTERVARD_ENCRYPTION=off: unsealed, for benchmarks only)."""
+    contact_rules: str | None = None
+    """A contactability rules file in place of the packaged one (REGISTERVARD_CONTACT_RULES)."""
+    retention_years: int = 3
+    """How long deregistered customers are kept before erasure is due (REGISTERVARD_RETENTION_YEARS)."""
+    master_key: str | None = field(default=None, repr=False)
+    """Base64 of 32 bytes that wraps every customer's data key (REGISTERVARD_MASTER_KEY); None: a development key."""
+    lookup_key: str | None = field(default=None, repr=False)
+    """Secret of the keyed hash of identity numbers (REGISTERVARD_LOOKUP_KEY); None: a development key."""
 
     @property
     def key_store_url(self) -> str:
@@ -91,4 +105,9 @@ class Settings:
             api_max_wash_body_bytes=int(env.get("REGISTERVARD_API_MAX_WASH_BODY_BYTES", defaults.api_max_wash_body_bytes)),
             api_rate_limit=env.get("REGISTERVARD_API_RATE_LIMIT", defaults.api_rate_limit),
             api_auth_failure_rate_limit=env.get("REGISTERVARD_API_AUTH_FAILURE_RATE_LIMIT", defaults.api_auth_failure_rate_limit),
+            encryption=env.get("REGISTERVARD_ENCRYPTION", "on").strip().lower() not in {"off", "0", "false", "no"},
+            contact_rules=env.get("REGISTERVARD_CONTACT_RULES") or None,
+            retention_years=int(env.get("REGISTERVARD_RETENTION_YEARS", defaults.retention_years)),
+            master_key=env.get("REGISTERVARD_MASTER_KEY") or None,
+            lookup_key=env.get("REGISTERVARD_LOOKUP_KEY") or None,
         )
