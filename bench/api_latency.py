@@ -32,7 +32,7 @@ def build_register(url: str, customers: int) -> list[str]:
     """Fold the demo register into `url`; returns the customer ids."""
     from events import codec
     from events.jsonlines import parse_event
-    from events.log import LogRecord
+    from events.event_log import LogRecord
     from projections.register import RegisterProjection
     from projections.runner import apply_batch
     from projections.tables import connect
@@ -103,11 +103,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
     args = parser.parse_args()
 
-    from registervard import logs
+    from registervard import logging_setup as logs
 
     logs.configure("WARNING")  # logs to stderr: stdout is the JSON report
     from projections.tables import connect
-    from registervard.api.keys import create_key
+    from registervard.api.api_keys import create_key
 
     folder = Path(tempfile.mkdtemp(prefix="api-latency-"))
     url = f"sqlite:///{folder / 'register.db'}"

@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from events import codec
-from events.log import log_end_offsets
+from events.event_log import log_end_offsets
 from events.publish import Publisher
 from events.sealing import MemoryKeyStore, seal, unseal
 from events.topics import ensure_topics

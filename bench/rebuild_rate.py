@@ -24,7 +24,7 @@ from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.rebuild import rebuild_register
-from events.log import read_log_records
+from events.event_log import read_log_records
 from registervard.demo import demo_events
 from events.settings import Settings
 

@@ -9,7 +9,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from events import codec
 from events.catalog import Event
-from events.log import default_keys
 from events.sealing import KeyStore, is_sealed, unseal, unseal_bytes
 from events.topics import partitions_of
 from events.settings import Settings
@@ -71,12 +70,11 @@ async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
     return letters
 
 
-async def resend(settings: Settings, letters: list[DeadLetter]) -> int:
+async def resend(settings: Settings, letters: list[DeadLetter], keys: KeyStore) -> int:
     """Send the original bytes of these dead letters to the intake topic again; return how many."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, enable_idempotence=True, acks="all")
     await producer.start()
     try:
-        keys = default_keys(settings)
         for letter in letters:
             event = letter.event(keys)
             # Back to the intake as upstream sent it: personal data in clear for the intake's short retention.

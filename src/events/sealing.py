@@ -22,7 +22,7 @@ The encryption, documented for anyone who reads the log with other tools:
   customer or field without the tag failing.
 
 A key store (`KeyStore`) holds one data key per customer; the default one keeps
-them wrapped by a master key in the register database (`projections.keys`).
+them wrapped by a master key in the register database (`projections.data_keys`).
 `MemoryKeyStore` is for tests and benchmarks.
 """
 

@@ -65,7 +65,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from events.catalog import Event
-from events.log import LoggedEvent
+from events.event_log import LoggedEvent
 from projections.tables import Base, OffsetRow, QuarantineRow
 
 GENESIS_HASH = "0" * 64

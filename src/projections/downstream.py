@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from events import codec
-from projections.retry import in_thread_with_retry, with_retry
+from events.retry import in_thread_with_retry, with_retry
 from projections.tables import CustomerRow, OutboxRow, connect
 from events.settings import Settings
 

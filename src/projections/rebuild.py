@@ -54,7 +54,8 @@ from events.customer import CustomerState, evolve
 from projections import register as register_module
 from projections import tables as tables_module
 from projections.register import RegisterProjection, register_row
-from events.log import default_keys, log_end_offsets, log_partitions, open_records, read_log_records
+from events.event_log import log_end_offsets, log_partitions, open_records, read_log_records
+from projections.data_keys import key_store
 from events.sealing import KeyStore
 from projections.runner import LogRecord
 from projections.tables import Base, OffsetRow, OutboxRow, connect
@@ -162,7 +163,7 @@ class Fold:
     offsets: dict[int, int] = field(default_factory=dict)
     events: int = 0
     quarantined: int = 0
-    """Records skipped because they cannot be opened (see events.log.open_records)."""
+    """Records skipped because they cannot be opened (see events.event_log.open_records)."""
     keys: KeyStore | None = None
     """Opens the events' sealed personal data (fold_log sets the settings' key store); without it they stay sealed."""
 
@@ -195,7 +196,7 @@ async def fold_log(
     """Fold the log from `fold`'s offsets (the beginning for a new one) up to `end` (default: the end now)."""
     fold = fold or Fold()
     if fold.keys is None:
-        fold.keys = default_keys(settings)
+        fold.keys = key_store(settings)
     changed: set[str] = set()
     async for batch in read_log_records(settings, start=fold.offsets, end=end, on_progress=on_progress):
         changed |= fold.apply(batch)

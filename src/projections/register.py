@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from events.convert import from_plain, to_plain
 from events.customer import CustomerState, Status, evolve
-from events.log import LoggedEvent
+from events.event_log import LoggedEvent
 from projections.lookup import lookup_hash
 from projections.sql import upsert
 from projections.tables import (

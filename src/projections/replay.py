@@ -40,7 +40,8 @@ from aiokafka.partitioner import murmur2
 
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
 from events.customer import CustomerState, Status, evolve
-from events.log import Progress, default_keys, log_partitions, open_records, read_log_records
+from events.event_log import Progress, log_partitions, open_records, read_log_records
+from projections.data_keys import key_store
 from events.settings import Settings
 
 """Called with (records read, records to read)."""
@@ -247,7 +248,7 @@ async def replay_as_of(
         partitions = [numbers[partition_for(customer_id, len(numbers))]]
         key = customer_id.encode()
     result = Replay(as_of=as_of)
-    keys = default_keys(settings)
+    keys = key_store(settings)
     states: dict[str, CustomerState] = {}
     protected_ever: set[str] = set()
     async for batch in read_log_records(settings, partitions=partitions, key=key, on_progress=on_progress):

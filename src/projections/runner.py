@@ -8,11 +8,11 @@ doubles an event.
 
 Nothing stops a projection for good:
 
-* a record that cannot be opened (`events.log.open_records`) or written (the
+* a record that cannot be opened (`events.event_log.open_records`) or written (the
   database refuses its rows) is quarantined: a `quarantine` row, in the same
   transaction as the batch, a warning and a metric; the projection goes on;
 * a database or broker that is down is retried with backoff
-  (`projections.retry`); after `settings.retry_seconds` the process exits
+  (`events.retry`); after `settings.retry_seconds` the process exits
   non-zero for its supervisor to restart it;
 * every few seconds the projection writes a heartbeat with its lag
   (`projection_health`), which `/ready` reads.
@@ -33,12 +33,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from events.log import LoggedEvent, LogRecord, Quarantined, open_records
+from events.event_log import LoggedEvent, LogRecord, Quarantined, open_records
 from events.sealing import KeyStore
 from events.topics import partitions_of
-from projections import metrics
-from projections.keys import key_store, key_store_for_engine
-from projections.retry import in_thread_with_retry, with_retry
+from projections import projection_metrics as metrics
+from projections.data_keys import key_store, key_store_for_engine
+from events.retry import in_thread_with_retry, with_retry
 from projections.sql import upsert
 from projections.tables import OffsetRow, ProjectionHealthRow, QuarantineRow, connect
 from events.settings import Settings

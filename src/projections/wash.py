@@ -23,7 +23,7 @@ from typing import Any
 from events.catalog import Channel, ConsentPurpose
 from events.contactability import Rules, may_contact
 from events.customer import CustomerState
-from registervard.importing import normalise_phone
+from events.phone import normalise_phone
 
 UNKNOWN_NUMBER = "UNKNOWN_NUMBER"
 """No customer in the register has this number: it cannot be washed against our NIX data."""

@@ -16,9 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from projections.retry import GaveUp
-from registervard import logs
-from registervard.commands import audit, deadletters
+from events.retry import GaveUp
+from registervard import logging_setup as logs
+from registervard.commands import audit_commands as audit, deadletter_commands as deadletters
 from registervard.commands import contact
 from events.settings import Settings
 
@@ -140,12 +140,14 @@ def worker() -> None:
     import faust
 
     from events.topics import ensure_topics
-    from processors.app import create_app
+    from processors.worker_app import create_app
+    from projections.data_keys import key_store
 
     settings = Settings.from_env()
     advise_on_failure(lambda: _run(ensure_topics(settings)))()
     _serve_metrics(settings.worker_metrics_port)
-    faust_app = advise_on_failure(create_app)(settings)
+    keys = advise_on_failure(key_store)(settings)  # the register database's data_keys
+    faust_app = create_app(settings, keys)
     # Our structlog setup stays in charge of logging; Faust prints no banner.
     faust.Worker(faust_app, quiet=True, override_logging=False, redirect_stdouts=False).execute_from_commandline()
 
@@ -159,7 +161,7 @@ def project(
     ] = None,
 ) -> None:
     """Keep the projections current from the event log, and publish changed customers to the downstream topic."""
-    from projections.catalog import projections
+    from projections.registry import projections
     from projections.downstream import run_downstream_publisher
     from projections.runner import run_projection
 
@@ -273,14 +275,14 @@ def demo_generate(
 
 
 # Command groups defined in registervard/commands/ (one module each) are added here.
-from registervard.commands import export as export_command, extract as extract_command, importer, nix, wash as wash_command  # noqa: E402
+from registervard.commands import export_command, extract_command, importer, nix, wash_command  # noqa: E402
 
 app.command("import")(importer.import_command)
 app.command("wash")(wash_command.wash_command)
 app.add_typer(nix.app, name="nix")
 app.command("export")(export_command.export_command)
 app.command("extract")(extract_command.extract_command)
-from registervard.commands.replay import replay_app  # noqa: E402
+from registervard.commands.replay_command import replay_app  # noqa: E402
 from registervard.commands.projections import projections_app  # noqa: E402
 from registervard.commands import apikeys, serve  # noqa: E402
 

@@ -32,7 +32,7 @@ from projections.read import customer_record
 from projections.register import RegisterProjection
 from projections.runner import run_projection
 from projections.tables import connect
-from registervard.api.keys import create_key
+from registervard.api.api_keys import create_key
 from registervard.api.roles import ENDPOINTS, ROLES, may_call
 from registervard.demo import personnummer
 from events.settings import Settings

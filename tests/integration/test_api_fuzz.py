@@ -31,14 +31,14 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from events import codec
 from events.jsonlines import parse_event
-from events.log import LogRecord
+from events.event_log import LogRecord
 from events.topics import ensure_topics
 from projections.audit import AuditProjection
 from projections.register import RegisterProjection
 from projections.runner import apply_batch
 from projections.tables import connect
-from registervard.api.app import create_app
-from registervard.api.keys import create_key
+from registervard.api.http_app import create_app
+from registervard.api.api_keys import create_key
 from registervard.demo import personnummer
 from events.settings import Settings
 from tests.builders import line, person

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from projections.tables import connect
-from registervard.api.keys import create_key
+from registervard.api.api_keys import create_key
 from events.settings import Settings
 from tests.integration.api_server import running_api
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from events import codec
 from events.jsonlines import parse_event
 from events.sealing import unseal
-from projections.keys import key_store
+from projections.data_keys import key_store
 from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, AuditRow, verify_chain

@@ -27,7 +27,7 @@ from events.sealing import has_plain_personal_data, is_sealed, personal_fields, 
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, verify_chain
 from projections.downstream import run_downstream_publisher
-from projections.keys import DatabaseKeyStore
+from projections.data_keys import DatabaseKeyStore
 from projections.rebuild import rebuild_register
 from projections.register import RegisterProjection
 from projections.runner import run_projection

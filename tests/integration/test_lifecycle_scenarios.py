@@ -10,7 +10,7 @@ import pytest
 
 from events import codec
 from events.sealing import unseal
-from projections.keys import key_store
+from projections.data_keys import key_store
 from events.catalog import (
     AddressChanged,
     Channel,

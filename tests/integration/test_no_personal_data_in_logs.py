@@ -23,7 +23,7 @@ from events import codec
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
-from projections.keys import DatabaseKeyStore
+from projections.data_keys import DatabaseKeyStore
 from projections.tables import connect
 from events.settings import Settings
 from tests.builders import line

@@ -23,7 +23,7 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.rebuild import register_tables, rebuild_register
 from projections.register import RegisterProjection
-from events.log import log_end_offsets
+from events.event_log import log_end_offsets
 from projections.replay import parse_as_of, partition_for, replay_as_of
 from projections.runner import run_projection, stored_offsets
 from projections.tables import connect
@@ -148,7 +148,7 @@ async def test_a_customer_is_read_from_the_partition_its_key_maps_to(settings, w
     customers = [f"C-{uuid.uuid4().hex[:10]}" for _ in range(12)]
     await published(settings, [parse_event(person(c)) for c in customers])
     ends = await log_end_offsets(settings)
-    from events.log import read_log_records
+    from events.event_log import read_log_records
 
     found: dict[str, set[int]] = {c: set() for c in customers}
     async for batch in read_log_records(settings):

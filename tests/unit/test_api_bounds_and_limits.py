@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from projections.tables import CustomerRow
 from registervard.api import auth as auth_module
-from registervard.api import erasure as erasure_module
-from registervard.api.app import create_app
-from registervard.api.keys import create_key
+from registervard.api import erasure_routes as erasure_module
+from registervard.api.http_app import create_app
+from registervard.api.api_keys import create_key
 from registervard.erasure import erasure_event
 from events.settings import Settings
 from tests.builders import VALID_PERSONNUMMER

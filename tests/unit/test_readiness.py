@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from projections.runner import beat
 from projections.status import projection_health
 from projections.tables import ProjectionHealthRow
-from registervard.api.app import create_app
+from registervard.api.http_app import create_app
 from events.settings import Settings
 
 

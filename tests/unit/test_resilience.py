@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from events import codec
 from events.jsonlines import parse_event
-from events.log import LogRecord, open_records
+from events.event_log import LogRecord, open_records
 from events.sealing import MemoryKeyStore, seal
 from projections.register import RegisterProjection
-from projections.retry import GaveUp, with_retry
+from events.retry import GaveUp, with_retry
 from projections.runner import apply_batch, stored_offsets
 from projections.tables import CustomerRow, QuarantineRow, connect
-from registervard.logs import RepeatLimiter
+from registervard.logging_setup import RepeatLimiter
 from tests.builders import person
 
 TOPIC = "registervard.events"

@@ -20,7 +20,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from registervard.api.errors import ApiError, route_template
-from registervard.api.keys import find_key
+from registervard.api.api_keys import find_key
 from registervard.api.ratelimit import RateLimits
 from registervard.api.roles import ENDPOINTS, may_call, roles_for
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
-from registervard.api.keys import create_key, list_keys, revoke_key
+from registervard.api.api_keys import create_key, list_keys, revoke_key
 from registervard.api.roles import ROLE_ENDPOINTS, ROLES
 from events.settings import Settings
 

@@ -30,7 +30,7 @@ errors = Console(stderr=True)
 
 def read_numbers(path: Path) -> tuple[set[str], list[tuple[int, str]]]:
     """The numbers of a NIX extract (one per line, any common format; a first column of a CSV), E.164; and each unreadable line with its reason."""
-    from registervard.importing import normalise_phone
+    from events.phone import normalise_phone
 
     numbers: set[str] = set()
     rejected: list[tuple[int, str]] = []

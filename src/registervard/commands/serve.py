@@ -26,7 +26,7 @@ def serve(
     """
     import uvicorn
 
-    from registervard.api.app import create_app
+    from registervard.api.http_app import create_app
     from events.settings import Settings
 
     uvicorn.run(
@@ -34,6 +34,6 @@ def serve(
         host=host,
         port=port,
         access_log=False,
-        log_config=None,  # keep our structlog setup (registervard.logs) for uvicorn's own messages
+        log_config=None,  # keep our structlog setup (registervard.logging_setup) for uvicorn's own messages
         server_header=False,
     )

@@ -24,10 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from projections.migrations import HEAD, at_head
 from projections.status import projection_health
 from projections.tables import connect
-from registervard.api import customers, erasure, feed, wash
+from registervard.api import customers, erasure_routes as erasure, feed, wash_routes as wash
 from registervard.api.body_limit import BodyLimit
 from registervard.api.errors import install_error_handlers
-from registervard.api.metrics import install_metrics
+from registervard.api.http_metrics import install_metrics
 from registervard.api.ratelimit import RateLimits
 from events.settings import Settings
 

@@ -105,7 +105,7 @@ def _entry(row: Any) -> dict[str, Any]:
 
     from events.catalog import SealedPersonalData
     from events.sealing import personal_fields, unseal
-    from projections.keys import key_store
+    from projections.data_keys import key_store
 
     try:
         event = unseal(codec.decode(row.payload), key_store(Settings.from_env()))  # the stored bytes stay as they are

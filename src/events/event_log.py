@@ -86,16 +86,15 @@ async def read_log(
     settings: Settings,
     *,
     on_progress: Progress | None = None,
-    keys: KeyStore | None = None,
+    keys: KeyStore,
     on_quarantine: OnQuarantine | None = None,
 ) -> AsyncIterator[Event]:
     """Every event in the log up to its end when reading began, in order within each partition, unsealed.
 
-    Personal fields are opened with the customers' keys (`keys`, default: the
-    settings' key store); those of a customer whose key was destroyed stay sealed.
+    Personal fields are opened with the customers' keys (`keys`); those of a
+    customer whose key was destroyed stay sealed.
     A record that cannot be opened is skipped and handed to `on_quarantine`.
     """
-    keys = keys if keys is not None else default_keys(settings)
     async for batch in read_log_records(settings, on_progress=on_progress):
         opened, quarantined = open_records(batch, keys)
         for bad in quarantined:
@@ -103,13 +102,6 @@ async def read_log(
                 on_quarantine(bad)
         for logged in opened:
             yield logged.event
-
-
-def default_keys(settings: Settings) -> KeyStore:
-    """The key store every reader of the log uses unless given one: `data_keys` in the settings' key store database."""
-    from projections.keys import key_store  # the table lives with the register
-
-    return key_store(settings)
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:

@@ -52,12 +52,12 @@ import structlog
 from events import codec
 from events.catalog import CustomerErased, Event
 from events.customer import Status
-from events.log import Quarantined, read_log
-from events.sealing import seal, seal_bytes
+from events.event_log import Quarantined, read_log
+from events.sealing import KeyStore, seal, seal_bytes
 from processors.intake import Accepted, Rejected, admit, dead_letter
-from processors import metrics
+from processors import worker_metrics as metrics
 from processors.lifecycle import Admitted, Duplicate, Lifecycle, Refused
-from projections.retry import in_thread_with_retry, with_retry
+from events.retry import in_thread_with_retry, with_retry
 from events.settings import STATE_DIR, Settings
 
 log = structlog.get_logger(__name__)
@@ -89,8 +89,8 @@ def stop_now(error: BaseException, where: str) -> NoReturn:
     os._exit(code)
 
 
-def create_app(settings: Settings) -> faust.App:
-    """A Faust app wired to the topics named by `settings`."""
+def create_app(settings: Settings, keys: KeyStore) -> faust.App:
+    """A Faust app wired to the topics named by `settings`, sealing with the customers' data keys in `keys`."""
     (STATE_DIR / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last folder of its datadir
     app = faust.App(
         f"{settings.topic_prefix}.processors",
@@ -119,9 +119,6 @@ def create_app(settings: Settings) -> faust.App:
     ready = asyncio.Event()
     encrypt = settings.encryption
     budget = settings.retry_seconds
-    from projections.keys import key_store  # the register database's data_keys
-
-    keys = key_store(settings)
 
     def sealed(event: Event) -> bytes | None:
         """The event's bytes for the log or a dead letter: personal fields sealed; None if the customer's key is gone."""

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from events.deadletters import DeadLetter, read_dead_letters, resend
+from projections.data_keys import key_store
 from events.jsonlines import to_json
 from events.settings import Settings
 
@@ -47,10 +48,9 @@ def export(
     output: Annotated[Path, typer.Option(help="JSON Lines file to write, to correct and publish again.")] = Path("corrected.jsonl"),
 ) -> None:
     """Write refused events as JSON Lines (same event ids), to correct and `registervard publish` again."""
-    from events.log import default_keys
 
     letters = _letters(refs)
-    keys = default_keys(Settings.from_env())
+    keys = key_store(Settings.from_env())
     lines, unreadable = [], []
     for letter in letters:
         event = letter.event(keys)  # unsealed: the operator corrects the event as it was sent
@@ -71,5 +71,6 @@ def retry(
     if not letters:
         console.print("Nothing to send.")
         return
-    sent = asyncio.run(resend(Settings.from_env(), letters))
+    settings = Settings.from_env()
+    sent = asyncio.run(resend(settings, letters, key_store(settings)))
     console.print(f"Sent {sent} event(s) to the intake again; the worker decides on them anew.")

@@ -72,7 +72,7 @@ def _extract(customer_id: str, format_: Format, output: Path | None, record: boo
 def _keys(settings: Settings):  # type: ignore[no-untyped-def]
     """The customers' data keys, to unseal the audit trail's payloads; None where this build has no key store."""
     try:
-        from projections.keys import key_store
+        from projections.data_keys import key_store
     except ImportError:
         return None
     try:
