@@ -35,7 +35,7 @@ def build_register(url: str, customers: int) -> list[str]:
     from events.event_log import LogRecord
     from projections.register import RegisterProjection
     from projections.runner import apply_batch
-    from projections.tables import connect
+    from projections.database import connect
     from registervard.demo import demo_events
 
     engine = connect(url)
@@ -106,7 +106,7 @@ def main() -> None:
     from registervard import logging_setup as logs
 
     logs.configure("WARNING")  # logs to stderr: stdout is the JSON report
-    from projections.tables import connect
+    from projections.database import connect
     from registervard.api.api_keys import create_key
 
     folder = Path(tempfile.mkdtemp(prefix="api-latency-"))

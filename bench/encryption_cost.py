@@ -29,7 +29,7 @@ from events.publish import Publisher
 from events.sealing import MemoryKeyStore, seal, unseal
 from events.topics import ensure_topics
 from projections.rebuild import rebuild_register
-from projections.tables import connect
+from projections.database import connect
 from events.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -30,7 +30,7 @@ from events.jsonlines import parse_lines
 from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.status import register_status
-from projections.tables import connect
+from projections.database import connect
 from registervard.demo import demo_events
 from events.settings import Settings
 

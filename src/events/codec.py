@@ -16,18 +16,17 @@ from fastavro import schemaless_reader, schemaless_writer
 from events import schemas
 from events.catalog import EVENT_TYPES, Event
 from events.convert import InvalidEvent, from_plain, to_plain
+from events.refusal import Refusal
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
 
 
-class UndecodableMessage(ValueError):
-    """Bytes that are not an event this service can read; `code` says why."""
+UndecodableMessage = Refusal
+"""The name readers of the log and the dead letters know a refusal of bytes by (the same class)."""
 
-    def __init__(self, code: str, reason: str) -> None:
-        self.code = code
-        self.reason = reason
-        super().__init__(reason)
+UNREADABLE = frozenset({"UNDECODABLE", "UNKNOWN_SCHEMA", "NOT_AN_EVENT"})
+"""The codes of a refusal of the bytes themselves; any other code from `decode` refuses the event they hold."""
 
 
 def encode_record(name: str, datum: dict[str, Any]) -> bytes:
@@ -43,10 +42,10 @@ def encode_record(name: str, datum: dict[str, Any]) -> bytes:
 def decode_record(data: bytes) -> tuple[str, dict[str, Any]]:
     """The schema name and plain data of a single-object encoded message, read as the current schema."""
     if len(data) < HEADER_SIZE or data[:2] != MAGIC:
-        raise UndecodableMessage("UNDECODABLE", "message is not Avro single-object encoded (no C3 01 header)")
+        raise Refusal("", "message is not Avro single-object encoded (no C3 01 header)", code="UNDECODABLE")
     writer = schemas.by_fingerprint().get(data[2:HEADER_SIZE])
     if writer is None:
-        raise UndecodableMessage("UNKNOWN_SCHEMA", f"no schema in schemas/ has fingerprint {data[2:HEADER_SIZE].hex()}")
+        raise Refusal("", f"no schema in schemas/ has fingerprint {data[2:HEADER_SIZE].hex()}", code="UNKNOWN_SCHEMA")
     reader = schemas.current().get(writer.name, writer)
     body = io.BytesIO(data[HEADER_SIZE:])
     try:
@@ -58,10 +57,10 @@ def decode_record(data: bytes) -> tuple[str, dict[str, Any]]:
             return_record_name_override=True,
         )
     except Exception as error:  # fastavro raises many kinds for corrupt bodies
-        raise UndecodableMessage("UNDECODABLE", f"{writer.name} body does not match its schema ({type(error).__name__})") from None
+        raise Refusal("", f"{writer.name} body does not match its schema ({type(error).__name__})", code="UNDECODABLE") from None
     trailing = len(data) - HEADER_SIZE - body.tell()
     if trailing:  # a body that reads as an event but is not all of the message: corrupt, or smuggling bytes
-        raise UndecodableMessage("UNDECODABLE", f"{writer.name} body is followed by {trailing} trailing bytes")
+        raise Refusal("", f"{writer.name} body is followed by {trailing} trailing bytes", code="UNDECODABLE")
     return writer.name, datum
 
 
@@ -71,11 +70,11 @@ def encode(event: Event) -> bytes:
 
 
 def decode(data: bytes) -> Event:
-    """The event in a message value, or UndecodableMessage / InvalidEvent saying what is wrong."""
+    """The event in a message value, or a Refusal saying what is wrong: with a code in UNREADABLE for the bytes, another for the event."""
     name, datum = decode_record(data)
     event_type = EVENT_TYPES.get(name)
     if event_type is None:
-        raise UndecodableMessage("NOT_AN_EVENT", f"{name} is not an event type")
+        raise Refusal("", f"{name} is not an event type", code="NOT_AN_EVENT")
     return from_plain(event_type, datum)
 
 
@@ -85,4 +84,4 @@ def event_name(data: bytes) -> str | None:
     return schema.name if schema else None
 
 
-__all__ = ["MAGIC", "UndecodableMessage", "InvalidEvent", "encode", "decode", "encode_record", "decode_record", "event_name"]
+__all__ = ["MAGIC", "Refusal", "UNREADABLE", "UndecodableMessage", "InvalidEvent", "encode", "decode", "encode_record", "decode_record", "event_name"]

@@ -20,28 +20,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from events import catalog
+from events.refusal import Refusal
 
 T = TypeVar("T")
 
 
-class InvalidEvent(ValueError):
-    """An event that does not satisfy its schema or the domain's rules."""
-
-    def __init__(self, field: str, reason: str, code: str = "INVALID_FIELD") -> None:
-        self.field = field
-        self.reason = reason
-        self.code = code
-        super().__init__(f"{field}: {reason}" if field else reason)
-
-    def within(self, name: str) -> InvalidEvent:
-        """The same error, seen from the record that holds field `name`."""
-        if not self.field:
-            path = name
-        elif self.field.startswith("["):
-            path = f"{name}{self.field}"
-        else:
-            path = f"{name}.{self.field}"
-        return InvalidEvent(path, self.reason, self.code)
+InvalidEvent = Refusal
+"""The name validation's callers know a refusal by (the same class)."""
 
 
 @cache
@@ -81,10 +66,10 @@ def to_plain(value: Any, *, for_json: bool = False) -> Any:
 
 
 def from_plain(cls: type[T], data: Any, path: str = "") -> T:
-    """Build a record of `cls` from plain data, or raise InvalidEvent naming the field."""
+    """Build a record of `cls` from plain data, or raise a Refusal naming the field."""
     try:
         return _converter(cls)(data)
-    except InvalidEvent as error:
+    except Refusal as error:
         raise error.within(path) if path else error from None
 
 
@@ -128,14 +113,14 @@ def _union_converter(options: tuple[Any, ...]) -> Converter:
         if value is None:
             if optional:
                 return None
-            raise InvalidEvent("", "is required")
+            raise Refusal("", "is required")
         if isinstance(value, tuple) and len(value) == 2 and value[0] in by_avro_name:
             return by_avro_name[value[0]](value[1])  # fastavro's (record name, value) for a union branch
-        first_error: InvalidEvent | None = None
+        first_error: Refusal | None = None
         for _, candidate in candidates:
             try:
                 return candidate(value)
-            except InvalidEvent as error:
+            except Refusal as error:
                 first_error = first_error or error
         assert first_error is not None
         raise first_error
@@ -148,12 +133,12 @@ def _collection_converter(kind: type, item_type: Any) -> Converter:
 
     def convert(value: Any) -> Any:
         if not isinstance(value, (list, tuple, set, frozenset)):
-            raise InvalidEvent("", "must be a list" if value is not None else "is required")
+            raise Refusal("", "must be a list" if value is not None else "is required")
         items = []
         for index, element in enumerate(value):
             try:
                 items.append(item(element))
-            except InvalidEvent as error:
+            except Refusal as error:
                 raise error.within(f"[{index}]") from None
         return kind(items)
 
@@ -171,18 +156,18 @@ def _record_converter(cls: type) -> Converter:
         if isinstance(value, cls):
             return value
         if not isinstance(value, dict):
-            raise InvalidEvent("", f"must be {_describe(cls)}" if value is not None else "is required")
+            raise Refusal("", f"must be {_describe(cls)}" if value is not None else "is required")
         if not known.issuperset(value):
-            raise InvalidEvent(_printable(min(k for k in value if k not in known)), f"is not a field of {cls.__name__}")
+            raise Refusal(_printable(min(k for k in value if k not in known)), f"is not a field of {cls.__name__}")
         arguments = {}
         for name, field_converter, required in fields:
             if name in value:
                 try:
                     arguments[name] = field_converter(value[name])
-                except InvalidEvent as error:
+                except Refusal as error:
                     raise error.within(name) from None
             elif required:
-                raise InvalidEvent(name, "is required")
+                raise Refusal(name, "is required")
         return cls(**arguments)
 
     return convert
@@ -201,7 +186,7 @@ def _enum_converter(enum: type[StrEnum]) -> Converter:
         try:
             return enum(value)
         except ValueError:
-            raise InvalidEvent("", f"must be one of {allowed}" if value is not None else "is required") from None
+            raise Refusal("", f"must be one of {allowed}" if value is not None else "is required") from None
 
     return convert
 
@@ -212,11 +197,11 @@ def _scalar_converter(tp: Any) -> Converter:
 
     def convert(value: Any) -> Any:
         if value is None:
-            raise InvalidEvent("", "is required")
+            raise Refusal("", "is required")
         try:
             return parse(value)
         except (TypeError, ValueError):
-            raise InvalidEvent("", expected) from None
+            raise Refusal("", expected) from None
 
     return convert
 

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events import codec
 from events.catalog import Event
-from events.convert import InvalidEvent
+from events.refusal import Refusal
 from events.sealing import KeyStore, TamperedData, unseal_each
 from events.topics import partitions_of
 from events.settings import Settings
@@ -63,10 +63,8 @@ def open_records(records: Sequence[LogRecord], keys: KeyStore | None) -> tuple[l
     for record in records:
         try:
             decoded.append((record, codec.decode(record.value)))
-        except codec.UndecodableMessage as error:
-            quarantined.append(Quarantined(record, error.code, error.reason))
-        except InvalidEvent as error:
-            quarantined.append(Quarantined(record, "INVALID_EVENT", str(error)))
+        except Refusal as error:  # of the bytes (the codec's code), or of the event they hold (INVALID_EVENT)
+            quarantined.append(Quarantined(record, error.code if error.code in codec.UNREADABLE else "INVALID_EVENT", str(error)))
     if keys is None:
         return [LoggedEvent(record, event) for record, event in decoded], quarantined
     opened: list[LoggedEvent] = []
@@ -104,7 +102,9 @@ async def read_log(
             yield logged.event
 
 
-def _consumer(settings: Settings) -> AIOKafkaConsumer:
+def log_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """A consumer for a reader of the log (not started): no group and no committed offsets, since every reader keeps
+    its own place; committed records only; from the beginning unless told where."""
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka,
         enable_auto_commit=False,
@@ -125,7 +125,7 @@ async def log_partitions(settings: Settings) -> list[int]:
 async def log_end_offsets(settings: Settings, partitions: Sequence[int] | None = None) -> dict[int, int]:
     """The events topic's end offset (next offset to be written) per partition, now."""
     numbers = list(partitions) if partitions is not None else await log_partitions(settings)
-    consumer = _consumer(settings)
+    consumer = log_consumer(settings)
     await consumer.start()
     try:
         tps = [TopicPartition(settings.events_topic, n) for n in numbers]
@@ -159,7 +159,7 @@ async def read_log_records(
     else:
         numbers = await log_partitions(settings)
     tps = [TopicPartition(topic, n) for n in numbers]
-    consumer = _consumer(settings)
+    consumer = log_consumer(settings)
     await consumer.start()
     try:
         consumer.assign(tps)

@@ -27,8 +27,9 @@ from datetime import UTC, date, datetime
 from typing import Any, BinaryIO, Iterable, Iterator
 
 from events.catalog import EVENT_TYPES, Envelope, Event
-from events.convert import InvalidEvent, from_plain, to_plain
+from events.convert import from_plain, to_plain
 from events.limits import LIMITS
+from events.refusal import Refusal
 from events.validation import validate
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c3a55-7a0e-4a53-9a1e-2b5d8c0f4e61")
@@ -43,17 +44,17 @@ class ParsedLine:
 
     line_number: int
     event: Event | None = None
-    error: InvalidEvent | None = None
+    error: Refusal | None = None
 
 
 def parse_event(document: dict[str, Any], *, now: datetime | None = None, today: date | None = None) -> Event:
-    """An event from one JSON document, validated; InvalidEvent names what is wrong."""
+    """An event from one JSON document, validated; Refusal names what is wrong."""
     if not isinstance(document, dict):
-        raise InvalidEvent("", "each line must be a JSON object")
+        raise Refusal("", "each line must be a JSON object")
     type_name = document.get("type")
     event_type = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
     if event_type is None:
-        raise InvalidEvent("type", f"must name an event type: {', '.join(EVENT_TYPES)}", code="UNKNOWN_EVENT_TYPE")
+        raise Refusal("type", f"must name an event type: {', '.join(EVENT_TYPES)}", code="UNKNOWN_EVENT_TYPE")
     envelope = {name: document[name] for name in _ENVELOPE_FIELDS if name in document}
     envelope.setdefault("event_id", str(_content_id(document)))
     envelope.setdefault("recorded_at", (now or datetime.now(UTC)).isoformat())
@@ -83,19 +84,19 @@ def parse_lines(lines: Iterable[str | bytes], *, now: datetime | None = None) ->
             document = _document(line)
             if document is not None:
                 yield ParsedLine(number, event=parse_event(document, now=moment))
-        except InvalidEvent as error:
+        except Refusal as error:
             yield ParsedLine(number, error=error)
 
 
 def _document(line: str | bytes) -> Any:
-    """The JSON document on one line, None for a blank line, or InvalidEvent saying why it cannot be read."""
+    """The JSON document on one line, None for a blank line, or Refusal saying why it cannot be read."""
     raw = (line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line).rstrip(b"\r\n")
     if len(raw) > LIMITS.max_line_bytes:
-        raise InvalidEvent("", f"more than {LIMITS.max_line_bytes} bytes long, the limit for one line", code="LINE_TOO_LONG")
+        raise Refusal("", f"more than {LIMITS.max_line_bytes} bytes long, the limit for one line", code="LINE_TOO_LONG")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InvalidEvent("", f"not valid UTF-8 (byte {error.start + 1} of the line); save the file as UTF-8", code="INVALID_ENCODING") from None
+        raise Refusal("", f"not valid UTF-8 (byte {error.start + 1} of the line); save the file as UTF-8", code="INVALID_ENCODING") from None
     if not text.strip():
         return None
     try:
@@ -103,16 +104,16 @@ def _document(line: str | bytes) -> Any:
     except RecursionError:
         raise _too_deep() from None
     except json.JSONDecodeError as error:
-        raise InvalidEvent("", f"not valid JSON ({error.msg} at column {error.colno})", code="INVALID_JSON") from None
+        raise Refusal("", f"not valid JSON ({error.msg} at column {error.colno})", code="INVALID_JSON") from None
     except ValueError as error:  # e.g. an integer of thousands of digits
-        raise InvalidEvent("", f"not valid JSON ({str(error).split(':')[0]})", code="INVALID_JSON") from None
+        raise Refusal("", f"not valid JSON ({str(error).split(':')[0]})", code="INVALID_JSON") from None
     if _nests_deeper(document, LIMITS.max_nesting):
         raise _too_deep()
     return document
 
 
-def _too_deep() -> InvalidEvent:
-    return InvalidEvent("", f"objects and arrays nest more than {LIMITS.max_nesting} deep; an event needs 3", code="NESTED_TOO_DEEP")
+def _too_deep() -> Refusal:
+    return Refusal("", f"objects and arrays nest more than {LIMITS.max_nesting} deep; an event needs 3", code="NESTED_TOO_DEEP")
 
 
 def _nests_deeper(value: Any, levels: int) -> bool:

@@ -1,6 +1,6 @@
 """The rules an event must meet before it may enter the log, beyond its schema.
 
-Every rule raises `InvalidEvent` naming the field and the reason, never the
+Every rule raises `Refusal` naming the field and the reason, never the
 personal data itself. `validate` runs when a file is published and again at the
 worker's intake, so both refuse the same events. The limits (string lengths,
 the accepted time range, sizes) are data: `limits.toml`.
@@ -28,9 +28,9 @@ from events.catalog import (
     Registration,
     SealedPersonalData,
 )
-from events.convert import InvalidEvent
 from events.identity import IdentityNumberError, parse_identity_number
 from events.limits import LIMITS
+from events.refusal import Refusal
 
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -43,7 +43,7 @@ _NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def validate(event: Event, *, today: date | None = None) -> None:
-    """Raise InvalidEvent if `event` breaks a rule; return quietly if it is fine."""
+    """Raise Refusal if `event` breaks a rule; return quietly if it is fine."""
     _check_values(event, "")
     _check_envelope(event)
     if isinstance(event, CustomerRegistered) and isinstance(event.registration, Registration):
@@ -65,15 +65,15 @@ def check_identity_number(number: str, field: str, today: date | None = None) ->
     try:
         parsed = parse_identity_number(number, today=today)
     except IdentityNumberError as error:
-        raise InvalidEvent(field, str(error), code="INVALID_IDENTITY_NUMBER") from None
+        raise Refusal(field, str(error), code="INVALID_IDENTITY_NUMBER") from None
     if parsed.number != number:
-        raise InvalidEvent(field, "must be written in its 12-digit form without separator", code="INVALID_IDENTITY_NUMBER")
+        raise Refusal(field, "must be written in its 12-digit form without separator", code="INVALID_IDENTITY_NUMBER")
 
 
 def _check_envelope(event: Event) -> None:
     envelope = event.envelope
     if not _CUSTOMER_ID.fullmatch(envelope.customer_id):
-        raise InvalidEvent(
+        raise Refusal(
             "customer_id", "must be 1-100 letters, digits or . _ : - (an opaque id, starting with a letter or digit)"
         )
     try:
@@ -81,14 +81,14 @@ def _check_envelope(event: Event) -> None:
     except (IdentityNumberError, TypeError):
         pass
     else:
-        raise InvalidEvent("customer_id", "looks like an identity number; use an opaque customer id", code="PERSONAL_DATA_IN_KEY")
+        raise Refusal("customer_id", "looks like an identity number; use an opaque customer id", code="PERSONAL_DATA_IN_KEY")
     if not envelope.source.strip():
-        raise InvalidEvent("source", "must name the reporting system")
+        raise Refusal("source", "must name the reporting system")
     if envelope.recorded_at < envelope.occurred_at:
-        raise InvalidEvent("recorded_at", "is earlier than occurred_at; a fact cannot be recorded before it happened")
+        raise Refusal("recorded_at", "is earlier than occurred_at; a fact cannot be recorded before it happened")
     if envelope.schema_version not in released_schema_versions():
         known = ", ".join(map(str, sorted(released_schema_versions())))
-        raise InvalidEvent("schema_version", f"must be a released schema version ({known}), or left out", code="UNKNOWN_SCHEMA_VERSION")
+        raise Refusal("schema_version", f"must be a released schema version ({known}), or left out", code="UNKNOWN_SCHEMA_VERSION")
 
 
 @cache
@@ -100,13 +100,13 @@ def released_schema_versions() -> frozenset[int]:
 def check_encoded_size(value: bytes) -> None:
     """An encoded event (a message value) must fit the limit, with room for the worker's sealing."""
     if len(value) > LIMITS.max_event_bytes:
-        raise InvalidEvent("", f"the encoded event is {len(value)} bytes; the limit is {LIMITS.max_event_bytes}", code="EVENT_TOO_LARGE")
+        raise Refusal("", f"the encoded event is {len(value)} bytes; the limit is {LIMITS.max_event_bytes}", code="EVENT_TOO_LARGE")
 
 
 def _check_values(value: Any, field: str) -> None:
     """The rules for every value of an event, wherever it sits: no sealed input, only text, within the limits."""
     if isinstance(value, SealedPersonalData):
-        raise InvalidEvent(field, "holds sealed data; send the plain value: Registervård seals personal data itself", code="SEALED_INPUT")
+        raise Refusal(field, "holds sealed data; send the plain value: Registervård seals personal data itself", code="SEALED_INPUT")
     if dataclasses.is_dataclass(value):
         for f in dataclasses.fields(value):
             path = f"{field}.{f.name}" if field else f.name
@@ -124,10 +124,10 @@ def _check_text(text: str, field: str) -> None:
     bad = _NOT_TEXT.search(text)
     if bad:
         what = "half of a surrogate pair" if "\ud800" <= bad.group() <= "\udfff" else "the control character"
-        raise InvalidEvent(field, f"contains {what} U+{ord(bad.group()):04X} at character {bad.start() + 1}; only printable text is allowed", code="INVALID_CHARACTER")
+        raise Refusal(field, f"contains {what} U+{ord(bad.group()):04X} at character {bad.start() + 1}; only printable text is allowed", code="INVALID_CHARACTER")
     limit = LIMITS.max_chars(field)
     if len(text) > limit:
-        raise InvalidEvent(field, f"is {len(text)} characters long; the limit is {limit}", code="FIELD_TOO_LONG")
+        raise Refusal(field, f"is {len(text)} characters long; the limit is {limit}", code="FIELD_TOO_LONG")
 
 
 def _check_moment(moment: date, field: str) -> None:
@@ -137,16 +137,16 @@ def _check_moment(moment: date, field: str) -> None:
     else:
         inside = earliest <= moment < latest
     if not inside:
-        raise InvalidEvent(field, f"must be from {earliest} up to (not including) {latest}", code="DATE_OUT_OF_RANGE")
+        raise Refusal(field, f"must be from {earliest} up to (not including) {latest}", code="DATE_OUT_OF_RANGE")
 
 
 def _check_registration(kind: CustomerKind, details: Registration, today: date | None) -> None:
     if details.identity_number is not None:
         check_identity_number(details.identity_number, "registration.identity_number", today)
     if kind is CustomerKind.PERSON and details.name is None:
-        raise InvalidEvent("registration.name", "is required for a person")
+        raise Refusal("registration.name", "is required for a person")
     if kind is CustomerKind.COMPANY and not details.company_name:
-        raise InvalidEvent("registration.company_name", "is required for a company")
+        raise Refusal("registration.company_name", "is required for a company")
     if details.address is not None:
         _check_address(details.address, "registration.address")
     if details.contact is not None:
@@ -155,22 +155,22 @@ def _check_registration(kind: CustomerKind, details: Registration, today: date |
 
 def _check_address(address: PostalAddress, field: str) -> None:
     if not _COUNTRY.fullmatch(address.country):
-        raise InvalidEvent(f"{field}.country", "must be an ISO 3166-1 alpha-2 code such as SE")
+        raise Refusal(f"{field}.country", "must be an ISO 3166-1 alpha-2 code such as SE")
     if address.country == "SE" and not _SWEDISH_POSTAL_CODE.fullmatch(address.postal_code):
-        raise InvalidEvent(f"{field}.postal_code", "must be five digits for a Swedish address (no space)")
+        raise Refusal(f"{field}.postal_code", "must be five digits for a Swedish address (no space)")
     if not address.street.strip():
-        raise InvalidEvent(f"{field}.street", "must not be empty")
+        raise Refusal(f"{field}.street", "must not be empty")
     if not address.city.strip():
-        raise InvalidEvent(f"{field}.city", "must not be empty")
+        raise Refusal(f"{field}.city", "must not be empty")
 
 
 def _check_contact(contact: ContactDetails, field: str) -> None:
     if contact.phone is not None:
         _check_phone(contact.phone, f"{field}.phone")
     if contact.email is not None and not _EMAIL.fullmatch(contact.email):
-        raise InvalidEvent(f"{field}.email", "is not an e-mail address")
+        raise Refusal(f"{field}.email", "is not an e-mail address")
 
 
 def _check_phone(phone: str, field: str) -> None:
     if not _PHONE.fullmatch(phone):
-        raise InvalidEvent(field, "must be in E.164 form: + then 7-15 digits, e.g. +46701234567")
+        raise Refusal(field, "must be in E.164 form: + then 7-15 digits, e.g. +46701234567")

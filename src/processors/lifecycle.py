@@ -43,6 +43,7 @@ from events.catalog import (
     WithdrawalReason,
 )
 from events.customer import Consent, CustomerState, Status, evolve
+from events.refusal import Refusal
 
 SOURCE = "REGISTERVARD"
 """Source of the events Registervård derives itself."""
@@ -59,46 +60,41 @@ class Admitted:
 
 
 @dataclass(frozen=True)
-class Refused:
-    """The event contradicts what we know; it goes to the dead-letter topic."""
-
-    code: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Duplicate:
     """The event is already in the log; it is dropped."""
 
     event: Event
 
 
-def check(state: CustomerState | None, event: Event) -> Refused | Duplicate | None:
-    """Why `event` may not enter the log given the customer's state, or None if it may."""
+def check(state: CustomerState | None, event: Event) -> Refusal | Duplicate | None:
+    """Why `event` may not enter the log given the customer's state, or None if it may.
+
+    A refusal here sends the event to the dead-letter topic. Its reason names the field in its own words
+    ("customer_id has not been registered"), so `field` is left empty and the text reads as it always has."""
     if state is not None and str(event.event_id) in state.event_ids:
         return Duplicate(event)
     registered = state is not None and state.registered
     if isinstance(event, CustomerRegistered):
         if registered:
-            return Refused("ALREADY_REGISTERED", "customer_id is already registered; send the changes as their own events")
+            return Refusal("", "customer_id is already registered; send the changes as their own events", code="ALREADY_REGISTERED")
         return None
     if not registered:
-        return Refused("UNKNOWN_CUSTOMER", "customer_id has not been registered (CustomerRegistered must come first)")
+        return Refusal("", "customer_id has not been registered (CustomerRegistered must come first)", code="UNKNOWN_CUSTOMER")
     assert state is not None
     if state.status is Status.ERASED:
-        return Refused("CUSTOMER_ERASED", "the customer has been erased; no new facts may be recorded about them")
+        return Refusal("", "the customer has been erased; no new facts may be recorded about them", code="CUSTOMER_ERASED")
     if state.deceased_on is not None:
         return _after_death(state.deceased_on, event)
     return None
 
 
-def _after_death(died: date, event: Event) -> Refused | None:
+def _after_death(died: date, event: Event) -> Refusal | None:
     if isinstance(event, CustomerDeceased):
-        return Refused("ALREADY_DECEASED", "the customer's death is already recorded")
+        return Refusal("", "the customer's death is already recorded", code="ALREADY_DECEASED")
     if isinstance(event, (AddressChanged, NameChanged)) and event.effective_date > died:
-        return Refused("AFTER_DEATH", "effective_date is after the customer's date of death")
+        return Refusal("", "effective_date is after the customer's date of death", code="AFTER_DEATH")
     if isinstance(event, ConsentGiven) and event.envelope.occurred_at.date() > died:
-        return Refused("AFTER_DEATH", "occurred_at is after the customer's date of death; the dead cannot consent")
+        return Refusal("", "occurred_at is after the customer's date of death; the dead cannot consent", code="AFTER_DEATH")
     return None
 
 
@@ -140,7 +136,7 @@ class Lifecycle:
     _lapses: list[tuple[date, str, str]] = field(default_factory=list)
     """Heap of (lapses_on, customer_id, ConsentGiven event id)."""
 
-    def admit(self, event: Event) -> Admitted | Refused | Duplicate:
+    def admit(self, event: Event) -> Admitted | Refusal | Duplicate:
         """Decide on an intake event; if admitted, the state already includes it and its consequences."""
         verdict = check(self.states.get(event.customer_id), event)
         if verdict is not None:

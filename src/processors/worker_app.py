@@ -1,9 +1,12 @@
 """The Faust app: the processors between upstream systems and the event log.
 
-    intake topic ──admit()──▶ Lifecycle.admit() ──▶ canonical event log (+ the events that follow)
-         │                          │
-         └──────────────────────────┴──▶ dead-letter topic (with the reason)
-    every N seconds: Lifecycle.due(now) ──▶ ConsentExpired on the event log
+    intake topic ──policy.decide()──▶ Append: canonical event log (the event + the events that follow)
+                        ├───────────▶ DeadLetter: dead-letter topic (with the reason)
+                        └───────────▶ Drop: a duplicate
+    every N seconds: policy.expire(now) ──▶ ConsentExpired on the event log
+
+What to do is decided in `processors.policy` (plain functions, tested without
+Kafka); this module wires it to the topics, the key store, retries and metrics.
 
 The worker's knowledge of every customer is the fold of the canonical log,
 rebuilt from the log when the worker starts, never kept anywhere else. If it
@@ -49,14 +52,11 @@ from typing import NoReturn
 import faust
 import structlog
 
-from events import codec
-from events.catalog import CustomerErased, Event
-from events.customer import Status
 from events.event_log import Quarantined, read_log
-from events.sealing import KeyStore, seal, seal_bytes
-from processors.intake import Accepted, Rejected, admit, dead_letter
+from events.sealing import KeyStore
+from processors import policy
 from processors import worker_metrics as metrics
-from processors.lifecycle import Admitted, Duplicate, Lifecycle, Refused
+from processors.lifecycle import Lifecycle
 from events.retry import in_thread_with_retry, with_retry
 from events.settings import STATE_DIR, Settings
 
@@ -90,7 +90,10 @@ def stop_now(error: BaseException, where: str) -> NoReturn:
 
 
 def create_app(settings: Settings, keys: KeyStore) -> faust.App:
-    """A Faust app wired to the topics named by `settings`, sealing with the customers' data keys in `keys`."""
+    """A Faust app wired to the topics named by `settings`, sealing with the customers' data keys in `keys`.
+
+    What to do with each message, lapsed consent and the log at startup is `processors.policy`'s to decide;
+    here it is carried out: sends, waits for the broker, key store calls with retries, metrics and logs."""
     (STATE_DIR / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last folder of its datadir
     app = faust.App(
         f"{settings.topic_prefix}.processors",
@@ -118,26 +121,12 @@ def create_app(settings: Settings, keys: KeyStore) -> faust.App:
     lifecycle = Lifecycle()
     ready = asyncio.Event()
     encrypt = settings.encryption
+    sealer = policy.Sealer(keys if encrypt else None)
     budget = settings.retry_seconds
 
-    def sealed(event: Event) -> bytes | None:
-        """The event's bytes for the log or a dead letter: personal fields sealed; None if the customer's key is gone."""
-        if not encrypt:
-            return codec.encode(event)
-        if not _keyable(event.customer_id):  # refused anyway; a data key must not be named by an identity number
-            return codec.encode(event)
-        key = keys.key_for(event.customer_id, create=True)
-        return None if key is None else codec.encode(seal(event, key))
-
-    async def append(events: Sequence[Event]) -> list[Awaitable[object]]:
-        """Send events to the log; the returned futures say when the broker has them."""
-        futures = []
-        for event in events:
-            value = sealed(event)
-            if value is None:
-                raise RuntimeError(f"no data key for customer {event.customer_id}: cannot append {type(event).__name__}")
-            futures.append(await event_log.send(key=event.customer_id.encode(), value=value))
-        return futures
+    async def send(records: Sequence[policy.Record]) -> list[Awaitable[object]]:
+        """Send records to the log, in order; the returned futures say when the broker has them."""
+        return [await event_log.send(key=record.key, value=record.value) for record in records]
 
     async def erase_key(customer_id: str) -> None:
         destroyed = await in_thread_with_retry(keys.destroy, customer_id, what="destroy a data key", budget=budget)
@@ -147,27 +136,26 @@ def create_app(settings: Settings, keys: KeyStore) -> faust.App:
         metrics.QUARANTINED.labels(code=bad.code).inc()
         log.warning("record_quarantined", partition=bad.record.partition, offset=bad.record.offset, code=bad.code)
 
-    async def read_state() -> list[Event]:
-        """Fold the whole log into a fresh `lifecycle` (an attempt cut short leaves nothing behind); the consequences it lacks."""
-        nonlocal lifecycle
-        lifecycle = Lifecycle()
-        return lifecycle.replay([event async for event in read_log(settings, keys=keys, on_quarantine=quarantined)])
+    async def read_state() -> policy.Rebuilt:
+        """Fold the whole log (an attempt cut short leaves nothing behind)."""
+        return policy.rebuild([event async for event in read_log(settings, keys=keys, on_quarantine=quarantined)])
 
     @app.task
     async def rebuild_state() -> None:
+        nonlocal lifecycle
         try:
             started = datetime.now(UTC)
-            missing = await with_retry(read_state, what="read the event log", budget=budget)
-            await asyncio.gather(*await append(missing))
-            erased = [c for c, state in lifecycle.states.items() if state.status is Status.ERASED]
-            for customer_id in erased:  # a crash between appending CustomerErased and destroying the key
+            rebuilt = await with_retry(read_state, what="read the event log", budget=budget)
+            lifecycle = rebuilt.lifecycle
+            await asyncio.gather(*await send(policy.to_log(rebuilt.missing, sealer)))
+            for customer_id in rebuilt.erased:  # a crash between appending CustomerErased and destroying the key
                 if not await in_thread_with_retry(keys.is_destroyed, customer_id, what="read a data key", budget=budget):
                     await erase_key(customer_id)
             metrics.CUSTOMERS.set(len(lifecycle.states))
             log.info(
                 "worker_ready",
                 customers=len(lifecycle.states),
-                consequences_appended=len(missing),
+                consequences_appended=len(rebuilt.missing),
                 seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
             )
             ready.set()
@@ -195,8 +183,7 @@ def create_app(settings: Settings, keys: KeyStore) -> faust.App:
         """Handle a batch of intake messages and wait until the broker has everything they produced."""
         started = time.monotonic()
         if encrypt:  # one transaction for the batch's new customers' keys
-            customers = [m.key.decode("utf-8", "replace") for m in batch if m.key]
-            await in_thread_with_retry(keys.ensure, [c for c in customers if _keyable(c)], what="create data keys", budget=budget)
+            await in_thread_with_retry(keys.ensure, policy.key_holders(m.key for m in batch), what="create data keys", budget=budget)
         pending: list[Awaitable[object]] = []
         for message in batch:
             pending += await handle(message)
@@ -209,41 +196,31 @@ def create_app(settings: Settings, keys: KeyStore) -> faust.App:
             metrics.INTAKE_LAG.labels(partition=str(last.partition)).set(max(0, highwater - last.offset - 1))
 
     async def handle(message: faust.types.EventT) -> list[Awaitable[object]]:
-        """Admit one intake message to the log, or dead-letter it; the sends it made."""
-        key, value = message.key, message.value
-        verdict = admit(key, value)
-        if isinstance(verdict, Accepted):
-            outcome = lifecycle.admit(verdict.event)
-            if isinstance(outcome, Admitted):
-                futures = await append((outcome.event, *outcome.derived))
-                metrics.ADMITTED.labels(event_type=type(outcome.event).__name__).inc()
-                for follower in outcome.derived:
-                    metrics.DERIVED.labels(event_type=type(follower).__name__).inc()
-                if isinstance(outcome.event, CustomerErased):
-                    await asyncio.gather(*futures)  # in the log before the key goes
-                    await erase_key(outcome.event.customer_id)
-                return futures
-            if isinstance(outcome, Duplicate):
-                metrics.DUPLICATES.inc()
-                log.info("duplicate_dropped", event_id=str(outcome.event.event_id))
-                return []
-            verdict = _refusal(outcome, verdict.event)
-        record = dead_letter(
-            verdict,
-            key=key,
-            value=_dead_letter_value(key, value, sealed, keys) if encrypt else value,
-            topic=message.message.topic,
-            partition=message.message.partition,
-            offset=message.message.offset,
-        )
-        future = await dead_letters.send(key=key, value=codec.encode_record("DeadLetter", record))
-        metrics.DEAD_LETTERED.labels(code=verdict.code).inc()
+        """Carry out the policy's decision on one intake message; the sends it made."""
+        where = message.message
+        decision = policy.decide(policy.IntakeMessage(message.key, message.value, where.topic, where.partition, where.offset), lifecycle, sealer)
+        if isinstance(decision, policy.Append):
+            futures = await send(decision.records)
+            if decision.admitted is not None:  # always, for an intake message
+                metrics.ADMITTED.labels(event_type=type(decision.admitted).__name__).inc()
+            for follower in decision.derived:
+                metrics.DERIVED.labels(event_type=type(follower).__name__).inc()
+            if decision.destroy_key is not None:
+                await asyncio.gather(*futures)  # in the log before the key goes
+                await erase_key(decision.destroy_key)
+            return futures
+        if isinstance(decision, policy.Drop):
+            metrics.DUPLICATES.inc()
+            log.info("duplicate_dropped", event_id=str(decision.duplicate.event_id))
+            return []
+        future = await dead_letters.send(key=decision.key, value=decision.encoded())
+        metrics.DEAD_LETTERED.labels(code=decision.refusal.code).inc()
         log.warning(
             "event_rejected",
-            code=verdict.code,
-            event_type=verdict.event_type,
-            event_id=verdict.event_id,
-            offset=message.message.offset,
+            code=decision.refusal.code,
+            event_type=decision.record["event_type"],
+            event_id=decision.record["event_id"],
+            offset=where.offset,
         )
         return [future]
 
@@ -252,44 +229,13 @@ def create_app(settings: Settings, keys: KeyStore) -> faust.App:
         if not ready.is_set():
             return
         try:
-            expired = lifecycle.due(datetime.now(UTC))
-            await asyncio.gather(*await append(expired))
+            expired = policy.expire(lifecycle, datetime.now(UTC), sealer)
+            await asyncio.gather(*await send(expired.records))
         except BaseException as error:  # the state holds expiries the log may lack: start again from the log
             stop_now(error, "appending lapsed consents")
-        for event in expired:
+        for event in expired.derived:
             metrics.DERIVED.labels(event_type=type(event).__name__).inc()
-        if expired:
-            log.info("consents_expired", count=len(expired))
+        if expired.derived:
+            log.info("consents_expired", count=len(expired.derived))
 
     return app
-
-
-def _keyable(customer_id: str) -> bool:
-    """Whether a customer id may name a data key: a valid opaque id, not an identity number (never a key of anything)."""
-    from events.identity import IdentityNumberError, parse_identity_number
-    from events.validation import _CUSTOMER_ID
-
-    if not _CUSTOMER_ID.fullmatch(customer_id):
-        return False
-    try:
-        parse_identity_number(customer_id)
-    except (IdentityNumberError, TypeError, ValueError):
-        return True
-    return False
-
-
-def _dead_letter_value(key: bytes | None, value: bytes | None, sealed, keys) -> bytes | None:  # type: ignore[no-untyped-def]
-    """What a dead letter keeps of a refused message: the event with its personal fields sealed, or the bytes sealed whole."""
-    if value is None:
-        return None
-    try:
-        event = codec.decode(value)
-    except (codec.UndecodableMessage, codec.InvalidEvent):
-        customer_id = key.decode("utf-8", "replace") if key else None
-        data_key = keys.key_for(customer_id, create=False) if customer_id and _keyable(customer_id) else None
-        return seal_bytes(value, customer_id, data_key) if data_key is not None else value
-    return sealed(event)
-
-
-def _refusal(refused: Refused, event: Event) -> Rejected:
-    return Rejected(refused.code, refused.reason, event_type=type(event).__name__, event_id=str(event.event_id))

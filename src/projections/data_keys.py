@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from events.sealing import DataKey
 from projections.access import DataKeyRow
-from projections.tables import connect
+from projections.database import connect
 from events.settings import Settings
 
 log = structlog.get_logger(__name__)

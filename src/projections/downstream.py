@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 
 from events import codec
 from events.retry import in_thread_with_retry, with_retry
-from projections.tables import CustomerRow, OutboxRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, OutboxRow
 from events.settings import Settings
 
 log = structlog.get_logger(__name__)

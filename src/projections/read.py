@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, NameHistoryRow, NixStatusRow, connect
+from projections.database import connect
+from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, NameHistoryRow, NixStatusRow
 from events.settings import Settings
 
 

@@ -1,16 +1,19 @@
 """Rebuild the register from the event log, and swap it in while the old one keeps serving.
 
-The log is the truth, so a rebuild needs nothing but the log and the fold:
+The log is the truth, so a rebuild needs nothing but the log and the register
+projection's own code (`projections.register`):
 
 1. **Fold in memory.** Read every partition of the events topic from the
-   beginning up to the end offsets taken at the start, and fold each event with
-   `events.customer.evolve` into `dict[customer_id, CustomerState]`, remembering
-   the next offset per partition, exactly as the live projection would.
-2. **Write fresh tables.** Each register table gets a copy of its definition
-   under `<name>__rebuild` (indexes and named constraints renamed likewise),
-   filled with the rows the register projection derives from each state
-   (`register_row` and the stored state; `register.rows_for` when it exists), in
-   short transactions so the live projection keeps writing meanwhile.
+   beginning up to the end offsets taken at the start, and fold the events with
+   `register.fold_events` (the one fold, `events.customer.evolve`) into
+   `dict[customer_id, CustomerState]`, remembering the next offset per
+   partition, exactly as the live projection would. Records no reader can open
+   are skipped (`events.event_log.open_records`).
+2. **Write fresh tables.** Each register table (`tables.REGISTER_TABLES`) gets a
+   copy of its definition under `<name>__rebuild` (indexes and named constraints
+   renamed likewise), filled with each customer's `register.customer_rows`
+   through `register.replace_rows`, in short transactions so the live
+   projection keeps writing meanwhile.
 3. **Catch up** without locks while the log grows, until little is left.
 4. **Swap**, in one transaction that holds the write lock (SQLite: `BEGIN
    IMMEDIATE`; PostgreSQL: `LOCK TABLE` of the register tables and
@@ -49,17 +52,15 @@ from sqlalchemy import MetaData, Table, create_engine, delete, event, exists, fu
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from events.convert import to_plain
-from events.customer import CustomerState, evolve
-from projections import register as register_module
-from projections import tables as tables_module
-from projections.register import RegisterProjection, register_row
-from events.event_log import log_end_offsets, log_partitions, open_records, read_log_records
-from projections.data_keys import key_store
+from events.customer import CustomerState
+from events.event_log import LogRecord, log_end_offsets, log_partitions, open_records, read_log_records
 from events.sealing import KeyStore
-from projections.runner import LogRecord
-from projections.tables import Base, OffsetRow, OutboxRow, connect
 from events.settings import Settings
+from projections.data_keys import key_store
+from projections.database import connect
+from projections.register import ROW_TABLES, RegisterProjection, customer_rows, fold_events, replace_rows
+from projections.runner import stored_offsets
+from projections.tables import REGISTER_TABLES, Base, CustomerStateRow, OffsetRow, OutboxRow
 
 log = structlog.get_logger(__name__)
 
@@ -67,33 +68,17 @@ REBUILD_SUFFIX = "__rebuild"
 OLD_SUFFIX = "__old"
 PROJECTION = RegisterProjection.name
 OUTBOX = OutboxRow.__tablename__
-STATE_TABLE = "customer_state"
-FALLBACK_TABLES = ("customers", "customer_state", "downstream_outbox")
-"""The register's tables when tables.py does not name them in REGISTER_TABLES."""
 
 Progress = Callable[[str, int, int], None]
 """Called with (phase, done, total); phases: read, write, catch-up, swap."""
-
-
-class RebuildUnsupported(RuntimeError):
-    """The register has a table the rebuild does not know how to fill."""
 
 
 # --- Which tables, and their copies --------------------------------------------------
 
 
 def register_tables() -> list[Table]:
-    """Every table the register projection owns, except the offsets (tables.REGISTER_TABLES when present)."""
-    names = getattr(tables_module, "REGISTER_TABLES", FALLBACK_TABLES)
-    found = []
-    for entry in names:
-        if isinstance(entry, Table):
-            found.append(entry)
-        elif hasattr(entry, "__table__"):
-            found.append(entry.__table__)
-        else:
-            found.append(Base.metadata.tables[entry])
-    return [t for t in found if t.name != OffsetRow.__tablename__]
+    """Every table the register projection owns (its offsets are rows of the shared `projection_offsets`)."""
+    return list(REGISTER_TABLES)
 
 
 def rebuild_copies(tables: Sequence[Table], suffix: str = REBUILD_SUFFIX) -> dict[str, Table]:
@@ -101,55 +86,12 @@ def rebuild_copies(tables: Sequence[Table], suffix: str = REBUILD_SUFFIX) -> dic
     metadata = MetaData()
     copies: dict[str, Table] = {}
     for table in tables:
-        if table.foreign_keys:
-            raise RebuildUnsupported(f"{table.name} has foreign keys; a rebuild copy cannot keep them pointing at the copies")
         copy = table.to_metadata(metadata, name=f"{table.name}{suffix}")
         for item in [*copy.indexes, *copy.constraints]:
             if isinstance(item.name, str) and item.name:
                 item.name = item.name.replace(table.name, copy.name) if table.name in item.name else f"{item.name}{suffix}"
         copies[table.name] = copy
     return copies
-
-
-def rows_for(state: CustomerState, lookup_key: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every register table's rows for one customer (not the outbox), from the register projection's own row functions."""
-    own = getattr(register_module, "rows_for", None)
-    if own is not None:
-        rows = dict(own(state))
-        rows.pop(OUTBOX, None)
-        return rows
-    rows = {
-        STATE_TABLE: [{"customer_id": state.customer_id, "state": to_plain(state, for_json=True)}],
-        "customers": [register_row(state)],
-    }
-    detail_rows = getattr(register_module, "detail_rows", None)
-    if detail_rows is not None:
-        rows.update({_name(table): table_rows for table, table_rows in detail_rows(state, lookup_key).items()})
-    return rows
-
-
-def owner_column(table: Table) -> str:
-    """The column naming the customer a row belongs to (register.DETAIL_TABLES says when it is not customer_id)."""
-    name = table.name.removesuffix(REBUILD_SUFFIX)  # the copies being rebuilt carry the suffix
-    for detail, column in getattr(register_module, "DETAIL_TABLES", {}).items():
-        if _name(detail) == name:
-            return column.key
-    return "customer_id"
-
-
-def _name(table: Any) -> str:
-    return table.__tablename__ if hasattr(table, "__tablename__") else table.name
-
-
-def _check_coverage(tables: Sequence[Table]) -> None:
-    if getattr(register_module, "rows_for", None) is not None:
-        return
-    covered = {OUTBOX, STATE_TABLE, "customers"} | {_name(t) for t in getattr(register_module, "DETAIL_TABLES", {})}
-    unknown = sorted({t.name for t in tables} - covered)
-    if unknown:
-        raise RebuildUnsupported(
-            f"no rows for {', '.join(unknown)}: projections.register needs rows_for(state) -> dict[table, list[row]]"
-        )
 
 
 # --- The fold in memory ------------------------------------------------------------------
@@ -169,21 +111,13 @@ class Fold:
 
     def apply(self, records: Iterable[LogRecord]) -> set[str]:
         """Fold records in log order; return the customers whose state changed."""
-        changed: set[str] = set()
         records = list(records)
         opened, quarantined = open_records(records, self.keys)  # a record no reader can open is skipped by every reader
         self.quarantined += len(quarantined)
         for record in records:
             self.offsets[record.partition] = record.offset + 1
-        for logged in opened:
-            record, event = logged.record, logged.event
-            before = self.states.get(event.customer_id)
-            after = evolve(before, event)
-            if after is not before:
-                self.states[event.customer_id] = after
-                changed.add(event.customer_id)
-            self.events += 1
-        return changed
+        self.events += len(opened)
+        return fold_events(self.states, (logged.event for logged in opened))
 
 
 async def fold_log(
@@ -211,74 +145,58 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def write_states(
+def write_customers(
     connection: Connection,
     copies: dict[str, Table],
     states: dict[str, CustomerState],
     customer_ids: Sequence[str],
     *,
-    replace: bool,
-    lookup_key: str | None = None,
+    fresh: bool,
+    lookup_key: str | None,
 ) -> None:
-    """Write these customers' rows into the copies; with `replace`, their earlier rows there go first."""
-    by_table: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for cid in customer_ids:
-        for name, rows in rows_for(states[cid], lookup_key).items():
-            by_table[name].extend(rows)
-    for name, table in copies.items():
-        if name == OUTBOX:
-            continue
-        if replace:
-            connection.execute(delete(table).where(table.c[owner_column(table)].in_(list(customer_ids))))
-        if by_table.get(name):
-            connection.execute(insert(table), by_table[name])
+    """Write these customers' rows into the copies, as the register projection derives them; unless `fresh`, their earlier rows there go first."""
+    rows = [customer_rows(states[c], lookup_key) for c in customer_ids]
+    into = {table: copies[table.__tablename__] for table in ROW_TABLES}
+    replace_rows(connection, customer_ids, rows, into, fresh=fresh)
 
 
 def mark_outbox(connection: Connection, copies: dict[str, Table], customer_ids: Iterable[str]) -> None:
     """Put customers in the rebuilt outbox (once)."""
-    outbox = copies.get(OUTBOX)
-    ids = sorted(set(customer_ids))
-    if outbox is None or not ids:
-        return
-    for chunk in _chunks(ids, 1000):
+    outbox = copies[OUTBOX]
+    for chunk in _chunks(sorted(set(customer_ids)), 1000):
         present = set(connection.scalars(select(outbox.c.customer_id).where(outbox.c.customer_id.in_(list(chunk)))))
         fresh = [{"customer_id": c} for c in chunk if c not in present]
         if fresh:
             connection.execute(insert(outbox), fresh)
 
 
-def downstream_differences(
-    engine: Engine, tables: Sequence[Table], states: dict[str, CustomerState], lookup_key: str | None = None
-) -> set[str]:
+def rewrite_customers(connection: Connection, copies: dict[str, Table], fold: Fold, customer_ids: Sequence[str], lookup_key: str | None) -> None:
+    """Replace changed customers' rows in the copies and put them in the rebuilt outbox."""
+    write_customers(connection, copies, fold.states, customer_ids, fresh=False, lookup_key=lookup_key)
+    mark_outbox(connection, copies, customer_ids)
+
+
+def downstream_differences(engine: Engine, states: dict[str, CustomerState], lookup_key: str | None = None) -> set[str]:
     """Customers whose downstream-visible rows (every register table but the state and outbox, without updated_at) differ from the live register."""
-    served = [t for t in tables if t.name not in (OUTBOX, STATE_TABLE)]
-    rebuilt: dict[str, dict[str, list[tuple]]] = {t.name: {} for t in served}
-    columns: dict[str, list[str]] = {}
-    owners = {t.name: owner_column(t) for t in served}
+    served = [table for table in ROW_TABLES if table is not CustomerStateRow]
+    columns = {table: sorted(c.name for c in table.__table__.columns if c.name != "updated_at") for table in served}
+    rebuilt: dict[type[Base], dict[str, list[tuple]]] = {table: defaultdict(list) for table in served}
     for state in states.values():
-        for name, rows in rows_for(state, lookup_key).items():
-            if name not in rebuilt:
-                continue
-            if name not in columns and rows:
-                columns[name] = sorted(k for k in rows[0] if k != "updated_at")
-            for row in rows:
-                rebuilt[name].setdefault(row[owners[name]], []).append(tuple(_norm(row.get(k)) for k in columns[name]))
-    for per_customer in rebuilt.values():
-        for entries in per_customer.values():
-            entries.sort()
+        rows = customer_rows(state, lookup_key)
+        for table in served:
+            owner = ROW_TABLES[table].key
+            for row in rows[table]:
+                rebuilt[table][row[owner]].append(tuple(_norm(row.get(k)) for k in columns[table]))
     differing: set[str] = set()
     with engine.connect() as connection:
         for table in served:
-            keys = columns.get(table.name)
-            if not keys:
-                continue
+            keys, live_table = columns[table], table.__table__
+            position = keys.index(ROW_TABLES[table].key)
             live: dict[str, list[tuple]] = defaultdict(list)
-            result = connection.execution_options(yield_per=5000).execute(select(*(table.c[k] for k in keys)))
-            position = keys.index(owners[table.name])
-            for row in result:
-                live[row[position]].append(tuple(_norm(v) for v in row))
-            for cid in live.keys() | rebuilt[table.name].keys():
-                if sorted(live.get(cid, ())) != rebuilt[table.name].get(cid, []):
+            for values in connection.execution_options(yield_per=5000).execute(select(*(live_table.c[k] for k in keys))):
+                live[values[position]].append(tuple(_norm(v) for v in values))
+            for cid in live.keys() | rebuilt[table].keys():
+                if sorted(live.get(cid, ())) != sorted(rebuilt[table].get(cid, ())):
                     differing.add(cid)
     return differing
 
@@ -334,14 +252,6 @@ def _postgresql_write_lock(engine: Engine, tables: Sequence[Table]) -> Iterator[
         yield connection
 
 
-def _stored_offsets(connection: Connection, topic: str) -> dict[int, int]:
-    offsets = OffsetRow.__table__
-    rows = connection.execute(
-        select(offsets.c.partition, offsets.c.next_offset).where(offsets.c.projection == PROJECTION, offsets.c.topic == topic)
-    )
-    return {partition: next_offset for partition, next_offset in rows}
-
-
 def _store_offsets(connection: Connection, topic: str, next_offsets: dict[int, int]) -> None:
     offsets = OffsetRow.__table__
     connection.execute(delete(offsets).where(offsets.c.projection == PROJECTION, offsets.c.topic == topic))
@@ -352,11 +262,10 @@ def _store_offsets(connection: Connection, topic: str, next_offsets: dict[int, i
         )
 
 
-def _copy_waiting_outbox(connection: Connection, copies: dict[str, Table], tables: Sequence[Table]) -> None:
-    live = next((t for t in tables if t.name == OUTBOX), None)
-    rebuilt = copies.get(OUTBOX)
-    if live is None or rebuilt is None:
-        return
+def _copy_waiting_outbox(connection: Connection, copies: dict[str, Table]) -> None:
+    """Put every customer still waiting in the live outbox in the rebuilt one too."""
+    live = OutboxRow.__table__
+    rebuilt = copies[OUTBOX]
     keys = [c.name for c in live.primary_key]
     columns = [c.name for c in live.columns]
     missing = ~exists().where(*(rebuilt.c[k] == live.c[k] for k in keys))
@@ -415,6 +324,19 @@ class RebuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _Stopwatch:
+    """Adds the time since the last lap to a phase's seconds."""
+
+    seconds: dict[str, float]
+    last: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + now - self.last, 3)
+        self.last = now
+
+
 async def rebuild_register(
     settings: Settings,
     *,
@@ -427,77 +349,93 @@ async def rebuild_register(
     """Rebuild the register from the log into fresh tables and swap them in; the old ones serve reads until then."""
     engine = engine or connect(settings.database_url)
     tables = register_tables()
-    _check_coverage(tables)
     copies = rebuild_copies(tables)
-    report = RebuildReport()
     progress = on_progress or (lambda phase, done, total: None)
-    clock = time.monotonic()
-
-    def lap(phase: str) -> None:
-        nonlocal clock
-        now = time.monotonic()
-        report.seconds[phase] = round(report.seconds.get(phase, 0.0) + now - clock, 3)
-        clock = now
+    report = RebuildReport()
+    stopwatch = _Stopwatch(report.seconds)
 
     await log_partitions(settings)  # a clear error when the topic does not exist
     fold, _ = await fold_log(settings, on_progress=lambda done, total: progress("read", done, total))
-    lap("read")
+    stopwatch.lap("read")
+    _create_copies(engine, tables, copies)
+    _fill_copies(engine, copies, fold, settings.lookup_key, chunk, progress)
+    stopwatch.lap("write")
+    await _catch_up(settings, engine, copies, fold, chunk, catch_up_until, progress)
+    stopwatch.lap("catch-up")
+    await _swap_with_retries(settings, engine, tables, copies, fold, report, chunk, lock_attempts, progress)
+    stopwatch.lap("swap")
 
-    # Fresh copies, filled in short transactions so the live projection can write in between.
+    report.events, report.quarantined = fold.events, fold.quarantined
+    report.customers, report.offsets = len(fold.states), dict(fold.offsets)
+    log.info("register_rebuilt", events=report.events, customers=report.customers, seconds=report.seconds)
+    return report
+
+
+def _create_copies(engine: Engine, tables: Sequence[Table], copies: dict[str, Table]) -> None:
+    """Empty copies of the register tables, after clearing away whatever an interrupted rebuild left behind."""
     with engine.begin() as connection:
-        for table in tables:  # what an interrupted rebuild left behind
+        for table in tables:
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS {_quote(connection, table.name + OLD_SUFFIX)}")
         for copy in copies.values():
             copy.drop(connection, checkfirst=True)
         for copy in copies.values():
             copy.create(connection)
+
+
+def _fill_copies(engine: Engine, copies: dict[str, Table], fold: Fold, lookup_key: str | None, chunk: int, progress: Progress) -> None:
+    """Every folded customer's rows into the copies, and into the rebuilt outbox those whose rows differ from the live register.
+
+    Short transactions, so that the live projection can write in between.
+    """
     customer_ids = sorted(fold.states)
     written = 0
     for part in _chunks(customer_ids, chunk):
         with engine.begin() as connection:
-            write_states(connection, copies, fold.states, part, replace=False, lookup_key=settings.lookup_key)
+            write_customers(connection, copies, fold.states, part, fresh=True, lookup_key=lookup_key)
         written += len(part)
         progress("write", written, len(customer_ids))
-    differing = downstream_differences(engine, tables, fold.states, settings.lookup_key)
+    differing = downstream_differences(engine, fold.states, lookup_key)
     with engine.begin() as connection:
         mark_outbox(connection, copies, differing)
-    lap("write")
 
-    # Catch up without locks while the log grows.
+
+async def _catch_up(
+    settings: Settings, engine: Engine, copies: dict[str, Table], fold: Fold, chunk: int, catch_up_until: int, progress: Progress
+) -> None:
+    """Fold and write what the log gained meanwhile, without locks, until at most `catch_up_until` records are left (ten rounds at most)."""
     for _ in range(10):
         ends = await log_end_offsets(settings)
         behind = sum(max(0, e - fold.offsets.get(p, 0)) for p, e in ends.items())
         progress("catch-up", 0, behind)
         if behind <= catch_up_until:
-            break
-        fold, changed = await fold_log(settings, fold, end=ends, on_progress=lambda d, t: progress("catch-up", d, t))
-        _write_changed(engine, copies, fold, changed, chunk, settings.lookup_key)
-    lap("catch-up")
+            return
+        _, changed = await fold_log(settings, fold, end=ends, on_progress=lambda d, t: progress("catch-up", d, t))
+        for part in _chunks(sorted(changed), chunk):
+            with engine.begin() as connection:
+                rewrite_customers(connection, copies, fold, part, settings.lookup_key)
 
-    # The swap, under the write lock.
+
+async def _swap_with_retries(
+    settings: Settings,
+    engine: Engine,
+    tables: Sequence[Table],
+    copies: dict[str, Table],
+    fold: Fold,
+    report: RebuildReport,
+    chunk: int,
+    lock_attempts: int,
+    progress: Progress,
+) -> None:
+    """The swap; on PostgreSQL tried again (up to `lock_attempts` times) when the write lock was not had in time."""
     for attempt in range(1, lock_attempts + 1):
         try:
-            await _swap(settings, engine, tables, copies, fold, report, progress)
-            break
+            await _swap(settings, engine, tables, copies, fold, report, chunk, progress)
+            return
         except DBAPIError as error:
             if engine.dialect.name != "postgresql" or "lock" not in str(error.orig).lower() or attempt == lock_attempts:
                 raise
             log.info("rebuild_swap_retry", attempt=attempt, reason=type(error.orig).__name__)
             await asyncio.sleep(min(0.05 * attempt, 1.0))
-    lap("swap")
-    report.events = fold.events
-    report.quarantined = fold.quarantined
-    report.customers = len(fold.states)
-    report.offsets = dict(fold.offsets)
-    log.info("register_rebuilt", events=report.events, customers=report.customers, seconds=report.seconds)
-    return report
-
-
-def _write_changed(engine: Engine, copies: dict[str, Table], fold: Fold, changed: set[str], chunk: int, lookup_key: str | None) -> None:
-    for part in _chunks(sorted(changed), chunk):
-        with engine.begin() as connection:
-            write_states(connection, copies, fold.states, part, replace=True, lookup_key=lookup_key)
-            mark_outbox(connection, copies, part)
 
 
 async def _swap(
@@ -507,29 +445,35 @@ async def _swap(
     copies: dict[str, Table],
     fold: Fold,
     report: RebuildReport,
+    chunk: int,
     progress: Progress,
 ) -> None:
-    topic = settings.events_topic
+    """Under the write lock: catch up to the live projection, take over its waiting outbox, swap the tables, store the offsets."""
     lock = _sqlite_write_lock(engine) if engine.dialect.name == "sqlite" else _postgresql_write_lock(engine, tables)
     with lock as connection:
-        live = _stored_offsets(connection, topic)
-        target = {p: max(o, fold.offsets.get(p, 0)) for p, o in live.items()}
-        behind = sum(o - fold.offsets.get(p, 0) for p, o in target.items())
-        progress("swap", 0, behind)
-        if behind:
-            start_events = fold.events
-            changed: set[str] = set()
-            # Read exactly up to what the live projection applied: those records are in the log.
-            async for batch in read_log_records(settings, start=fold.offsets, end=target, partitions=sorted(target)):
-                changed |= fold.apply(batch)
-                progress("swap", fold.events - start_events, behind)
-            ordered = sorted(changed)
-            for part in _chunks(ordered, 2000):
-                write_states(connection, copies, fold.states, part, replace=True, lookup_key=settings.lookup_key)
-            mark_outbox(connection, copies, ordered)
-            report.caught_up_under_lock = fold.events - start_events
-        _copy_waiting_outbox(connection, copies, tables)
-        if OUTBOX in copies:
-            report.for_downstream = connection.execute(select(func.count()).select_from(copies[OUTBOX])).scalar_one()
+        report.caught_up_under_lock = await _catch_up_under_lock(settings, connection, copies, fold, chunk, progress)
+        _copy_waiting_outbox(connection, copies)
+        report.for_downstream = connection.execute(select(func.count()).select_from(copies[OUTBOX])).scalar_one()
         _swap_tables(connection, tables, copies)
-        _store_offsets(connection, topic, fold.offsets)
+        _store_offsets(connection, settings.events_topic, fold.offsets)
+
+
+async def _catch_up_under_lock(
+    settings: Settings, connection: Connection, copies: dict[str, Table], fold: Fold, chunk: int, progress: Progress
+) -> int:
+    """Bring the rebuild to at least the live projection's stored offsets; return the events read for that."""
+    live = stored_offsets(connection, PROJECTION, settings.events_topic)
+    target = {p: max(o, fold.offsets.get(p, 0)) for p, o in live.items()}
+    behind = sum(o - fold.offsets.get(p, 0) for p, o in target.items())
+    progress("swap", 0, behind)
+    if not behind:
+        return 0
+    start_events = fold.events
+    changed: set[str] = set()
+    # Read exactly up to what the live projection applied: those records are in the log.
+    async for batch in read_log_records(settings, start=fold.offsets, end=target, partitions=sorted(target)):
+        changed |= fold.apply(batch)
+        progress("swap", fold.events - start_events, behind)
+    for part in _chunks(sorted(changed), chunk):
+        rewrite_customers(connection, copies, fold, part, settings.lookup_key)
+    return fold.events - start_events

@@ -5,7 +5,9 @@ module only stores it: the full state for the fold to go on from, the register
 row that downstream systems read, the customer's rows in the detail tables
 (address and name history, consents, NIX status, company contact persons), and
 an outbox row per changed customer for the downstream topic's publisher, all in
-the runner's transaction.
+the runner's transaction. `customer_rows` is every row a customer has in the
+register; the rebuild (`projections.rebuild`) writes the very same rows into its
+fresh tables, with `replace_rows` as here.
 
 What may be disclosed is decided here, from the state alone: a protected
 identity's name and address appear nowhere (no register columns, no history
@@ -15,13 +17,15 @@ customer has no personal rows at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from events.catalog import Event
 from events.convert import from_plain, to_plain
 from events.customer import CustomerState, Status, evolve
 from events.event_log import LoggedEvent
@@ -31,10 +35,10 @@ from projections.tables import (
     AddressHistoryRow,
     Base,
     CompanyContactRow,
-    IdentityLookupRow,
     ConsentRow,
     CustomerRow,
     CustomerStateRow,
+    IdentityLookupRow,
     NameHistoryRow,
     NixStatusRow,
     OutboxRow,
@@ -49,6 +53,16 @@ DETAIL_TABLES: dict[type[Base], InstrumentedAttribute[str]] = {
     IdentityLookupRow: IdentityLookupRow.customer_id,
 }
 """The tables holding several rows per customer, and the column naming the customer the rows belong to."""
+
+ROW_TABLES: dict[type[Base], InstrumentedAttribute[str]] = {
+    CustomerStateRow: CustomerStateRow.customer_id,
+    CustomerRow: CustomerRow.customer_id,
+    **DETAIL_TABLES,
+}
+"""Every table `customer_rows` fills (every register table but the outbox), and the column naming the customer a row belongs to."""
+
+Rows = dict[type[Base], list[dict[str, Any]]]
+"""One customer's rows, per table."""
 
 _CHUNK = 500
 """Customers per DELETE ... IN (...), well below every database's limit on bound parameters."""
@@ -66,34 +80,68 @@ class RegisterProjection:
     def apply(self, session: Session, batch: Sequence[LoggedEvent]) -> None:
         """Fold a batch of events into the register, inside the caller's transaction."""
         events = [logged.event for logged in batch]
-        customer_ids = sorted({e.customer_id for e in events})
-        states = load_states(session, customer_ids)
-        before = dict(states)
-        for event in events:
-            states[event.customer_id] = evolve(states.get(event.customer_id), event)
-        changed = [c for c in customer_ids if states.get(c) is not before.get(c)]
+        states = load_states(session, sorted({e.customer_id for e in events}))
+        changed = sorted(fold_events(states, events))
         if not changed:
             return
-        upsert(session, CustomerStateRow, [{"customer_id": c, "state": to_plain(states[c], for_json=True)} for c in changed])
-        upsert(session, CustomerRow, [register_row(states[c]) for c in changed])
-        replace_detail_rows(session, changed, [detail_rows(states[c], self.lookup_key) for c in changed])
+        rows = [customer_rows(states[c], self.lookup_key) for c in changed]
+        # One row per customer: upserted, which locks them in customer order as downstream.acknowledge expects.
+        for table in (CustomerStateRow, CustomerRow):
+            upsert(session, table, [row for per_customer in rows for row in per_customer[table]])
+        replace_rows(session, changed, rows, {table: cast(Table, table.__table__) for table in DETAIL_TABLES})
         upsert(session, OutboxRow, [{"customer_id": c} for c in changed])
 
 
-def replace_detail_rows(session: Session, customer_ids: Sequence[str], rows: Sequence[dict[type[Base], list[dict[str, Any]]]]) -> None:
-    """Replace these customers' rows in every detail table: one DELETE per table (per chunk), then one executemany INSERT."""
-    for table, owner in DETAIL_TABLES.items():
-        for start in range(0, len(customer_ids), _CHUNK):
-            session.execute(delete(table).where(owner.in_(customer_ids[start : start + _CHUNK])))
+def fold_events(states: dict[str, CustomerState], events: Iterable[Event]) -> set[str]:
+    """Fold events, in log order, into `states` (customer id -> state) with `evolve`; return the customers whose state changed."""
+    changed: set[str] = set()
+    for event in events:
+        before = states.get(event.customer_id)
+        after = evolve(before, event)
+        if after is not before:  # evolve hands back the same state for an event it has already applied
+            states[event.customer_id] = after
+            changed.add(event.customer_id)
+    return changed
+
+
+def replace_rows(
+    db: Session | Connection,
+    customer_ids: Sequence[str],
+    rows: Sequence[Rows],
+    into: Mapping[type[Base], Table],
+    *,
+    fresh: bool = False,
+) -> None:
+    """Replace these customers' rows (`rows`: their `customer_rows`) in each table of `into`.
+
+    `into` maps a register table to the table written: its own, or a rebuild's
+    copy of it. One DELETE per table and chunk of customers (none when `fresh`:
+    they have no rows there yet), then one executemany INSERT.
+    """
+    for table, target in into.items():
+        if not fresh:
+            owner = target.c[ROW_TABLES[table].key]
+            for start in range(0, len(customer_ids), _CHUNK):
+                db.execute(delete(target).where(owner.in_(customer_ids[start : start + _CHUNK])))
         new_rows = [row for per_customer in rows for row in per_customer[table]]
         if new_rows:
-            session.execute(insert(table), new_rows)
+            db.execute(insert(target), new_rows)
 
 
 def load_states(session: Session, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
     """The stored fold state of each of these customers that has one."""
     rows = session.scalars(select(CustomerStateRow).where(CustomerStateRow.customer_id.in_(customer_ids)))
     return {row.customer_id: from_plain(CustomerState, row.state) for row in rows}
+
+
+def customer_rows(state: CustomerState, lookup_key: str | None = None) -> Rows:
+    """The customer's rows in every register table but the outbox (`ROW_TABLES`): the fold's state, the register row
+    and the detail rows, the identity lookup's hashed with `lookup_key` (`Settings.lookup_key`)."""
+    return {
+        CustomerStateRow: [{"customer_id": state.customer_id, "state": to_plain(state, for_json=True)}],
+        CustomerRow: [register_row(state)],
+        **detail_rows(state, lookup_key),
+    }
 
 
 def register_row(state: CustomerState) -> dict[str, Any]:

@@ -44,8 +44,6 @@ from events.event_log import Progress, log_partitions, open_records, read_log_re
 from projections.data_keys import key_store
 from events.settings import Settings
 
-"""Called with (records read, records to read)."""
-
 
 # --- The pure core ------------------------------------------------------------
 

@@ -29,18 +29,19 @@ from typing import Protocol
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from events.event_log import LoggedEvent, LogRecord, Quarantined, open_records
+from events.event_log import LoggedEvent, LogRecord, Quarantined, log_consumer, open_records
 from events.sealing import KeyStore
 from events.topics import partitions_of
 from projections import projection_metrics as metrics
 from projections.data_keys import key_store, key_store_for_engine
 from events.retry import in_thread_with_retry, with_retry
 from projections.sql import upsert
-from projections.tables import OffsetRow, ProjectionHealthRow, QuarantineRow, connect
+from projections.database import connect
+from projections.tables import OffsetRow, ProjectionHealthRow, QuarantineRow
 from events.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -61,11 +62,17 @@ class Projection(Protocol):
         """Apply events in log order, inside the caller's transaction."""
 
 
-def stored_offsets(engine: Engine, projection: str, topic: str) -> dict[int, int]:
-    """The next offset to read for each partition of `topic`, as `projection` last committed."""
-    with Session(engine) as session:
-        rows = session.scalars(select(OffsetRow).where(OffsetRow.projection == projection, OffsetRow.topic == topic))
-        return {row.partition: row.next_offset for row in rows}
+def stored_offsets(db: Engine | Connection | Session, projection: str, topic: str) -> dict[int, int]:
+    """The next offset to read for each partition of `topic`, as `projection` last committed.
+
+    Given a Connection or Session, it reads inside that transaction (the rebuild's
+    swap reads them under its write lock); given an Engine, in one of its own.
+    """
+    query = select(OffsetRow.partition, OffsetRow.next_offset).where(OffsetRow.projection == projection, OffsetRow.topic == topic)
+    if isinstance(db, Engine):
+        with db.connect() as connection:
+            return {partition: next_offset for partition, next_offset in connection.execute(query)}
+    return {partition: next_offset for partition, next_offset in db.execute(query)}
 
 
 def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRecord], keys: KeyStore | None = None) -> list[Quarantined]:
@@ -177,13 +184,7 @@ async def run_projection(
         engine = await in_thread_with_retry(connect, settings.database_url, what="connect to the register database", budget=budget)
     keys = await in_thread_with_retry(key_store, settings, what="open the key store", budget=budget)
     stop = stop or asyncio.Event()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka,
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-    )
+    consumer = log_consumer(settings)
     await with_retry(consumer.start, what="connect to Kafka", budget=budget)
     total = 0
     last_beat = float("-inf")

@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from events.event_log import log_consumer
 from events.topics import partitions_of
 from projections.runner import stored_offsets
-from projections.tables import CustomerRow, ProjectionHealthRow, QuarantineRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, ProjectionHealthRow, QuarantineRow
 from events.settings import Settings
 
 
@@ -98,7 +100,7 @@ async def register_status(settings: Settings) -> RegisterStatus:
     finally:
         engine.dispose()
     partitions = [TopicPartition(settings.events_topic, n) for n in await partitions_of(settings, settings.events_topic)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka)
+    consumer = log_consumer(settings)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(partitions) if partitions else {}

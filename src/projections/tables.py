@@ -1,18 +1,16 @@
 """The register's tables (SQLAlchemy 2), for SQLite and PostgreSQL alike.
 
 The schema is owned by the Alembic migrations in `projections/migrations/`;
-`connect()` brings a database to their head. A table added here (or in another
-module on the same `Base`) needs a revision too: a test compares the migrated
-schema with `Base.metadata` and fails on any difference.
+`projections.database.connect()` brings a database to their head. A table
+added here (or in another module on the same `Base`) needs a revision too: a
+test compares the migrated schema with `Base.metadata` and fails on any difference.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, MetaData, String, Table, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Integer, MetaData, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -221,25 +219,3 @@ REGISTER_TABLES: tuple[Table, ...] = (
 Its offsets are the `projection_offsets` rows where projection = 'register'
 (that table is shared by every projection, so it is not listed here).
 """
-
-
-def connect(url: str) -> Engine:
-    """An engine for the register, with its schema migrated to the latest revision (a no-op when it is)."""
-    from projections.migrations import upgrade_to_head
-
-    # hide_parameters: errors never print the values (personal data); pre_ping: a restarted database is reconnected to.
-    engine = create_engine(url, hide_parameters=True, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        if engine.url.database and engine.url.database != ":memory:":
-            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        event.listen(engine, "connect", _sqlite_pragmas)
-    upgrade_to_head(engine)
-    return engine
-
-
-def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers are not blocked while the projection writes
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-

@@ -26,12 +26,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from events.catalog import CustomerErased, Envelope, ErasureReason
 from events.customer import add_months
 from events.publish import Publisher
 from events.settings import Settings
+from projections.tables import CustomerRow
+from registervard.bootstrap import bootstrap
 
 ERASURE_ID_NAMESPACE = uuid.UUID("5b0c7a4e-9d2f-4e61-a3c8-1f7e6d2b9a40")
 SOURCE = "REGISTERVARD"
@@ -89,22 +92,19 @@ class Due:
     deregistered_on: date
 
 
-def retention_due(settings: Settings, *, years: int | None = None, today: date | None = None) -> list[Due]:
-    """Customers deceased or emigrated more than `years` ago (and not yet erased), from the register, oldest first."""
-    from projections.tables import CustomerRow, connect
+def retention_due(settings: Settings, *, years: int | None = None, today: date | None = None, engine: Engine | None = None) -> list[Due]:
+    """Customers deceased or emigrated more than `years` ago (and not yet erased), from the register, oldest first.
 
+    `engine`: the register's, as the caller's bootstrap built it; default: this process's for `settings`.
+    """
     years = settings.retention_years if years is None else years
     cutoff = add_months(today or datetime.now(UTC).date(), -12 * years)
-    engine = connect(settings.database_url)
-    try:
-        with Session(engine) as session:
-            rows = session.execute(
-                select(CustomerRow.customer_id, CustomerRow.status, CustomerRow.deceased_on, CustomerRow.emigrated_on).where(
-                    CustomerRow.status.in_(("DECEASED", "EMIGRATED"))
-                )
-            ).all()
-    finally:
-        engine.dispose()
+    with Session(engine or bootstrap(settings).engine) as session:
+        rows = session.execute(
+            select(CustomerRow.customer_id, CustomerRow.status, CustomerRow.deceased_on, CustomerRow.emigrated_on).where(
+                CustomerRow.status.in_(("DECEASED", "EMIGRATED"))
+            )
+        ).all()
     due = []
     for customer_id, status, deceased_on, emigrated_on in rows:
         dates = [d for d in (deceased_on, emigrated_on) if d is not None]

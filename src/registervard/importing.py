@@ -25,9 +25,9 @@ from typing import Any
 
 from events.phone import normalise_phone
 from events.catalog import Event
-from events.convert import InvalidEvent
 from events.identity import IdentityNumberError, parse_identity_number
 from events.jsonlines import parse_event
+from events.refusal import Refusal
 
 FIELDS = (
     "customer_id",
@@ -114,18 +114,14 @@ DEFAULT_COLUMNS: Mapping[str, str] = {
 COUNTRY_NAMES = {"sverige": "SE", "sweden": "SE", "norge": "NO", "norway": "NO", "danmark": "DK", "denmark": "DK", "finland": "FI", "suomi": "FI"}
 
 
-class RowRejected(ValueError):
-    """A row that cannot be imported: the field, the reason (no personal data) and a code."""
-
-    def __init__(self, field: str, reason: str, code: str = "INVALID_FIELD") -> None:
-        self.field, self.reason, self.code = field, reason, code
-        super().__init__(f"{field}: {reason}" if field else reason)
+RowRejected = Refusal
+"""The name a row's refusal was known by (the same class): the row's field, the reason (no personal data) and a code."""
 
 
 @dataclass(frozen=True)
 class Rejection:
     line_number: int
-    error: RowRejected
+    error: Refusal
 
     def __str__(self) -> str:
         return f"line {self.line_number}: {self.error} [{self.error.code}]"
@@ -235,18 +231,18 @@ def row_document(
     company: str | None = None,
     id_from_identity: IdFromIdentity,
 ) -> dict[str, Any]:
-    """The CustomerRegistered JSON document of one row (field → text); RowRejected says why not."""
+    """The CustomerRegistered JSON document of one row (field → text); a Refusal says why not."""
     get = lambda name: (values.get(name) or "").strip()  # noqa: E731
     identity = None
     if get("identity_number"):
         try:
             identity = parse_identity_number(get("identity_number"), today=occurred_at.date())
         except IdentityNumberError as error:
-            raise RowRejected("identity_number", str(error), "INVALID_IDENTITY_NUMBER") from None
+            raise Refusal("identity_number", str(error), "INVALID_IDENTITY_NUMBER") from None
     customer_id = get("customer_id")
     if not customer_id:
         if identity is None:
-            raise RowRejected("customer_id", "is empty and there is no identity number to derive an id from", "MISSING_FIELD")
+            raise Refusal("customer_id", "is empty and there is no identity number to derive an id from", "MISSING_FIELD")
         customer_id = id_from_identity(identity.number)
     is_company = (identity is not None and not identity.is_person) or (bool(get("company_name")) and not (get("given_names") or get("surname")))
     registration: dict[str, Any] = {}
@@ -254,24 +250,24 @@ def row_document(
         registration["identity_number"] = identity.number
     if is_company:
         if not get("company_name"):
-            raise RowRejected("company_name", "is required for a company (an organisationsnummer)", "MISSING_FIELD")
+            raise Refusal("company_name", "is required for a company (an organisationsnummer)", "MISSING_FIELD")
         registration["company_name"] = get("company_name")
     else:
         for name in ("given_names", "surname"):
             if not get(name):
-                raise RowRejected(name, "is required for a person", "MISSING_FIELD")
+                raise Refusal(name, "is required for a person", "MISSING_FIELD")
         registration["name"] = {"given_names": get("given_names"), "surname": get("surname")}
     address_fields = ("care_of", "street", "postal_code", "city")
     if any(get(name) for name in address_fields):
         for name in ("street", "postal_code", "city"):
             if not get(name):
-                raise RowRejected(name, "is required when the row has an address", "MISSING_FIELD")
+                raise Refusal(name, "is required when the row has an address", "MISSING_FIELD")
         country = normalise_country(get("country"))
         postal_code = normalise_postal_code(get("postal_code"))
         if country == "SE" and not re.fullmatch(r"[1-9][0-9]{4}", postal_code):
-            raise RowRejected("postal_code", "must be five digits for a Swedish address (e.g. 111 22)", "INVALID_POSTAL_CODE")
+            raise Refusal("postal_code", "must be five digits for a Swedish address (e.g. 111 22)", "INVALID_POSTAL_CODE")
         if not re.fullmatch(r"[A-Z]{2}", country):
-            raise RowRejected("country", "must be a country name or an ISO 3166-1 alpha-2 code such as SE", "INVALID_FIELD")
+            raise Refusal("country", "must be a country name or an ISO 3166-1 alpha-2 code such as SE", "INVALID_FIELD")
         address = {"street": get("street"), "postal_code": postal_code, "city": get("city"), "country": country}
         if get("care_of"):
             address["care_of"] = get("care_of")
@@ -281,7 +277,7 @@ def row_document(
         try:
             contact["phone"] = normalise_phone(get("phone"))
         except ValueError as error:
-            raise RowRejected("phone", str(error), "INVALID_PHONE") from None
+            raise Refusal("phone", str(error), "INVALID_PHONE") from None
     if get("email"):
         contact["email"] = get("email")
     if contact:
@@ -299,7 +295,7 @@ def row_document(
     return document
 
 
-def _field_of(error: InvalidEvent) -> str:
+def _field_of(error: Refusal) -> str:
     """The row's field an event error is about: `registration.contact.email` → `email`."""
     last = error.field.rsplit(".", 1)[-1]
     return {"name": "surname", "identity_number": "identity_number"}.get(last, last)
@@ -326,14 +322,14 @@ def map_rows(
             document = row_document(values, source=source, occurred_at=occurred_at, company=company, id_from_identity=id_from_identity)
             try:
                 event = parse_event(document, now=moment, today=occurred_at.date())
-            except InvalidEvent as error:
-                raise RowRejected(_field_of(error) if error.field != "customer_id" else "customer_id", error.reason, error.code) from None
+            except Refusal as error:  # the event's field, named as the row's column
+                raise Refusal(_field_of(error) if error.field != "customer_id" else "customer_id", error.reason, error.code) from None
             identity = document["registration"].get("identity_number")
             if (first := first_line_of_id.get(event.customer_id)) is not None:
-                raise RowRejected("customer_id", f"the same customer as line {first}", "DUPLICATE_IN_FILE")
+                raise Refusal("customer_id", f"the same customer as line {first}", "DUPLICATE_IN_FILE")
             if identity is not None and (first := first_line_of_identity.get(identity)) is not None:
-                raise RowRejected("identity_number", f"the same identity number as line {first}", "DUPLICATE_IN_FILE")
-        except RowRejected as error:
+                raise Refusal("identity_number", f"the same identity number as line {first}", "DUPLICATE_IN_FILE")
+        except Refusal as error:
             plan.rejected.append(Rejection(line_number, error))
             continue
         first_line_of_id[event.customer_id] = line_number

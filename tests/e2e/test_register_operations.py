@@ -35,7 +35,8 @@ from projections.downstream import run_downstream_publisher
 from projections.lookup import lookup_hash
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.tables import CustomerRow, NixStatusRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, NixStatusRow
 from registervard.importing import opaque_id
 from tests.conftest import eventually, running_worker, service_env
 

@@ -31,7 +31,7 @@ from projections.audit import AuditProjection, AuditRow
 from projections.read import customer_record
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.tables import connect
+from projections.database import connect
 from registervard.api.api_keys import create_key
 from registervard.api.roles import ENDPOINTS, ROLES, may_call
 from registervard.demo import personnummer

@@ -36,7 +36,7 @@ from events.topics import ensure_topics
 from projections.audit import AuditProjection
 from projections.register import RegisterProjection
 from projections.runner import apply_batch
-from projections.tables import connect
+from projections.database import connect
 from registervard.api.http_app import create_app
 from registervard.api.api_keys import create_key
 from registervard.demo import personnummer

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from projections.tables import connect
+from projections.database import connect
 from registervard.api.api_keys import create_key
 from events.settings import Settings
 from tests.integration.api_server import running_api

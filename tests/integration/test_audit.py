@@ -21,7 +21,7 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, AuditRow, verify_chain
 from projections.runner import run_projection
-from projections.tables import connect
+from projections.database import connect
 from tests.builders import line, person
 from tests.conftest import eventually, service_env
 from tests.integration.kafka_helpers import produce_raw

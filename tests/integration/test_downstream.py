@@ -23,7 +23,8 @@ from events.topics import ensure_topics
 from projections.downstream import acknowledge, read_pending, run_downstream_publisher
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.tables import CustomerRow, OutboxRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, OutboxRow
 from tests.builders import line, person
 from tests.conftest import eventually
 from tests.integration.kafka_helpers import read_topic

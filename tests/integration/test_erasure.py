@@ -31,7 +31,8 @@ from projections.data_keys import DatabaseKeyStore
 from projections.rebuild import rebuild_register
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.tables import CustomerRow, IdentityLookupRow, NameHistoryRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, IdentityLookupRow, NameHistoryRow
 from registervard.erasure import erase, retention_due
 from events.settings import Settings
 from tests.builders import VALID_PERSONNUMMER, line, person

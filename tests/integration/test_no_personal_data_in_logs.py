@@ -24,7 +24,7 @@ from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.data_keys import DatabaseKeyStore
-from projections.tables import connect
+from projections.database import connect
 from events.settings import Settings
 from tests.builders import line
 from tests.conftest import service_env

@@ -33,7 +33,8 @@ from projections.audit import AuditProjection, verify_chain
 from projections.register import RegisterProjection
 from projections.replay import replay_as_of
 from projections.runner import run_projection
-from projections.tables import CustomerRow, QuarantineRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, QuarantineRow
 from events.settings import Settings
 from tests.builders import line, person
 from tests.conftest import running_worker, service_env

@@ -26,7 +26,7 @@ from projections.register import RegisterProjection
 from events.event_log import log_end_offsets
 from projections.replay import parse_as_of, partition_for, replay_as_of
 from projections.runner import run_projection, stored_offsets
-from projections.tables import connect
+from projections.database import connect
 from registervard.demo import demo_events
 from tests.builders import envelope, person
 from tests.conftest import service_env

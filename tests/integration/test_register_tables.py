@@ -36,7 +36,8 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections import migrations
 from projections.read import customer_history, customer_record
-from projections.tables import AddressHistoryRow, Base, CompanyContactRow, CustomerRow, NameHistoryRow, connect
+from projections.database import connect
+from projections.tables import AddressHistoryRow, Base, CompanyContactRow, CustomerRow, NameHistoryRow
 from tests.builders import envelope, person
 from tests.conftest import eventually
 from tests.integration.test_backbone import running_projection

@@ -578,7 +578,8 @@ def register(tmp_path, monkeypatch):
     """A SQLite register holding the states given, for `registervard contact check`."""
     from projections.register import register_row
     from projections.sql import upsert
-    from projections.tables import CustomerRow, CustomerStateRow, connect
+    from projections.database import connect
+    from projections.tables import CustomerRow, CustomerStateRow
 
     url = f"sqlite:///{tmp_path / 'register.db'}"
     monkeypatch.setenv("REGISTERVARD_DATABASE_URL", url)

@@ -14,7 +14,8 @@ from events.sealing import MemoryKeyStore, seal
 from projections.access import DisclosureRow
 from projections.audit import AuditRow, entry_fields
 from projections.extract import build_extract, render_html
-from projections.tables import CustomerRow, CustomerStateRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, CustomerStateRow
 from projections.register import register_row
 from tests.builders import line, person
 

@@ -25,7 +25,8 @@ from events.catalog import (
     WithdrawalReason,
 )
 from events.jsonlines import parse_event
-from processors.lifecycle import Admitted, Duplicate, Lifecycle, Refused
+from events.refusal import Refusal
+from processors.lifecycle import Admitted, Duplicate, Lifecycle
 from tests.builders import envelope, person
 
 ANNA = "C-1"
@@ -62,7 +63,8 @@ def admitted(lifecycle: Lifecycle, *events):
 
 def test_an_event_for_a_customer_never_registered_is_refused():
     outcome = Lifecycle().admit(moved(date(2025, 1, 1)))
-    assert isinstance(outcome, Refused) and outcome.code == "UNKNOWN_CUSTOMER"
+    assert isinstance(outcome, Refusal) and outcome.code == "UNKNOWN_CUSTOMER"
+    assert str(outcome) == "customer_id has not been registered (CustomerRegistered must come first)"  # what a dead letter says
 
 
 def test_a_customer_cannot_be_registered_twice():

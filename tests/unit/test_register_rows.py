@@ -22,18 +22,31 @@ from events.catalog import (
     ProtectedIdentitySet,
     Protection,
 )
+from sqlalchemy import select
+
+from events import codec
 from events.customer import fold
+from events.event_log import LogRecord
 from events.jsonlines import parse_event
+from events.sealing import MemoryKeyStore
+from projections.database import connect
+from projections.lookup import lookup_hash
 from projections.migrations import HEAD, script_heads
-from projections.register import DETAIL_TABLES, detail_rows, register_row
+from projections.rebuild import Fold, rebuild_copies, register_tables, write_customers
+from projections.register import DETAIL_TABLES, ROW_TABLES, RegisterProjection, customer_rows, detail_rows, register_row
+from projections.runner import apply_batch
 from projections.tables import (
     REGISTER_TABLES,
     AddressHistoryRow,
     Base,
     CompanyContactRow,
     ConsentRow,
+    CustomerRow,
+    CustomerStateRow,
+    IdentityLookupRow,
     NameHistoryRow,
     NixStatusRow,
+    OutboxRow,
 )
 from tests.builders import envelope, person
 
@@ -146,6 +159,9 @@ def test_register_tables_are_the_projection_tables_and_every_detail_table_is_amo
     ]
     assert {table.__table__ for table in DETAIL_TABLES} <= set(REGISTER_TABLES)
     assert set(REGISTER_TABLES) <= set(Base.metadata.tables.values())
+    # The rebuild fills a copy of each of them with customer_rows (the outbox aside), and copies keep no foreign keys.
+    assert {table.__table__ for table in ROW_TABLES} | {OutboxRow.__table__} == set(REGISTER_TABLES)
+    assert not any(table.foreign_keys for table in REGISTER_TABLES)
 
 
 def test_the_head_constant_is_the_head_of_the_migration_scripts():
@@ -153,10 +169,54 @@ def test_the_head_constant_is_the_head_of_the_migration_scripts():
 
 
 def test_a_customer_can_be_found_by_identity_number_through_a_keyed_hash_never_the_number_itself():
-    from projections.lookup import lookup_hash
-    from projections.tables import IdentityLookupRow
-
     state = fold([parse_event(person("C-9"))])
     [row] = detail_rows(state)[IdentityLookupRow]
     assert row == {"lookup_hash": lookup_hash("811218-9876"), "customer_id": "C-9"}
     assert "9876" not in row["lookup_hash"] and len(row["lookup_hash"]) == 64
+
+
+# --- The same rows, live and rebuilt ----------------------------------------------------------------
+
+
+def test_a_customers_rows_cover_every_register_table_but_the_outbox_the_lookup_hashed_with_the_given_key():
+    events, *_ = anna_life()
+    rows = customer_rows(fold(events), "key-of-this-test")
+    assert set(rows) == set(ROW_TABLES) and OutboxRow not in rows
+    assert rows[CustomerRow] == [{**register_row(fold(events)), "updated_at": rows[CustomerRow][0]["updated_at"]}]
+    assert [r["customer_id"] for r in rows[CustomerStateRow]] == [ANNA]
+    assert rows[IdentityLookupRow] == [{"lookup_hash": lookup_hash("198112189876", "key-of-this-test"), "customer_id": ANNA}]
+    assert rows[IdentityLookupRow] != customer_rows(fold(events))[IdentityLookupRow], "another key, another hash"
+
+
+def test_the_rebuild_writes_into_its_copies_the_rows_the_live_projection_writes_and_replaces_them_on_change(tmp_path):
+    engine = connect(f"sqlite:///{tmp_path / 'register.db'}")
+    key = "key-of-this-test"
+    first = [*anna_life()[0], parse_event(person("C-2", identity_number="194107086995", contact_person_for="C-CO"))]
+    later = [protected(), moved("Junigatan 9", date(2025, 7, 1), date(2025, 7, 2))]  # Anna's name and address rows go
+    records = [LogRecord("registervard.events", 0, n, codec.encode(e)) for n, e in enumerate([*first, *later])]
+    for batch in (records[: len(first)], records[len(first) :]):
+        apply_batch(engine, RegisterProjection(key), batch, MemoryKeyStore())
+
+    copies = rebuild_copies(register_tables())
+    rebuilt = Fold(keys=MemoryKeyStore())
+    with engine.begin() as connection:
+        for copy in copies.values():
+            copy.create(connection)
+        rebuilt.apply(records[: len(first)])
+        write_customers(connection, copies, rebuilt.states, sorted(rebuilt.states), fresh=True, lookup_key=key)
+        changed = rebuilt.apply(records[len(first) :])
+        write_customers(connection, copies, rebuilt.states, sorted(changed), fresh=False, lookup_key=key)
+
+    def content(connection, table) -> list[tuple]:
+        columns = [c for c in table.columns if c.name != "updated_at"]
+        return sorted(connection.execute(select(*columns)).all(), key=repr)
+
+    with engine.connect() as connection:
+        for model in ROW_TABLES:
+            live, copy = model.__table__, copies[model.__tablename__]
+            assert content(connection, copy) == content(connection, live), live.name
+        streets = connection.execute(select(AddressHistoryRow.customer_id, AddressHistoryRow.street)).all()
+        assert streets == [("C-2", "Storgatan 1")], "Anna is protected since: her address rows went, in both"
+        hashes = connection.execute(select(IdentityLookupRow.lookup_hash).order_by(IdentityLookupRow.customer_id)).scalars().all()
+    assert hashes == [lookup_hash("198112189876", key), lookup_hash("194107086995", key)]
+    engine.dispose()

@@ -17,7 +17,8 @@ from events.sealing import MemoryKeyStore, seal
 from projections.register import RegisterProjection
 from events.retry import GaveUp, with_retry
 from projections.runner import apply_batch, stored_offsets
-from projections.tables import CustomerRow, QuarantineRow, connect
+from projections.database import connect
+from projections.tables import CustomerRow, QuarantineRow
 from registervard.logging_setup import RepeatLimiter
 from tests.builders import person
 

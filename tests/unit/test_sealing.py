@@ -112,7 +112,7 @@ def test_the_database_key_store_wraps_keys_caches_them_and_destroys_for_good(tmp
 
     from projections.access import DataKeyRow
     from projections.data_keys import DatabaseKeyStore
-    from projections.tables import connect
+    from projections.database import connect
     from sqlalchemy.orm import Session
 
     master = os.urandom(32)

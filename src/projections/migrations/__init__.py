@@ -1,6 +1,6 @@
 """The register's schema migrations (Alembic), and bringing a database to their head.
 
-`projections.tables.connect()` calls `upgrade_to_head(engine)` on every
+`projections.database.connect()` calls `upgrade_to_head(engine)` on every
 connect: when the database is at `HEAD` that is one query, and Alembic is not
 even imported; otherwise, under a lock (a PostgreSQL advisory lock, a lock file
 beside a SQLite file), the revisions still missing run in one transaction on

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from events.refusal import Refusal
+
 log = structlog.get_logger("registervard.api")
 
 
@@ -110,10 +112,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "INTERNAL_ERROR", "Something went wrong on our side; the server log names the error type and route.")
 
 
+def refused(refusal: Refusal, *, where: str = "body", status: int = 422) -> ApiError:
+    """The API's error for a refusal of what the caller sent in `where` (body, path, query): the refusal's code,
+    and `where.field: reason` as the message, never the value."""
+    return ApiError(status, refusal.code, str(refusal.within(where)))
+
+
+def request_refusals(errors: Any) -> list[Refusal]:
+    """FastAPI's validation problems as refusals (INVALID_REQUEST), each naming its location, never the input."""
+    return [
+        Refusal(".".join(str(part) for part in problem.get("loc", ())), str(problem.get("msg", "invalid")), code="INVALID_REQUEST")
+        for problem in errors
+    ]
+
+
 def validation_message(errors: Any) -> str:
     """'query.channel: Input should be ...; body.identity_number: Field required' — locations and problems, never the input."""
-    parts = []
-    for problem in errors:
-        where = ".".join(str(part) for part in problem.get("loc", ()))
-        parts.append(f"{where}: {problem.get('msg', 'invalid')}" if where else str(problem.get("msg", "invalid")))
-    return "; ".join(parts) or "The request is not valid."
+    return "; ".join(map(str, request_refusals(errors))) or "The request is not valid."

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.migrations import HEAD, at_head
 from projections.status import projection_health
-from projections.tables import connect
+from projections.database import connect
 from registervard.api import customers, erasure_routes as erasure, feed, wash_routes as wash
 from registervard.api.body_limit import BodyLimit
 from registervard.api.errors import install_error_handlers

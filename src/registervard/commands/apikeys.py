@@ -6,44 +6,28 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
 
 from registervard.api.api_keys import create_key, list_keys, revoke_key
 from registervard.api.roles import ROLE_ENDPOINTS, ROLES
-from events.settings import Settings
+from registervard.bootstrap import bootstrap
+from registervard.console import advise_on_failure, console, errors, fail
 
 app = typer.Typer(help="API keys for the HTTP API: create (shown once), list, revoke.", no_args_is_help=True)
 
-console = Console()
-errors = Console(stderr=True)
-
-
-def _engine():  # type: ignore[no-untyped-def]
-    from projections.tables import connect
-
-    try:
-        return connect(Settings.from_env().database_url)
-    except OperationalError as error:
-        _fail(f"Cannot use the register database ({error.orig.__class__.__name__}). Check REGISTERVARD_DATABASE_URL.")
-
 
 @app.command("create")
+@advise_on_failure
 def create(
     name: Annotated[str, typer.Argument(help="Who holds the key, e.g. the downstream system; it names the recipient of every disclosure.")],
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (key_id, name, role, key).")] = False,
 ) -> None:
     """Create a key for NAME with ROLE and print it, once: only its SHA-256 is stored."""
-    engine = _engine()
     try:
-        facts, key = create_key(engine, name, role)
+        facts, key = create_key(bootstrap().engine, name, role)
     except ValueError as error:
-        _fail(str(error))
-        return
-    finally:
-        engine.dispose()
+        fail(str(error))
     if as_json:
         print(json.dumps({"key_id": facts.key_id, "name": facts.name, "role": facts.role, "key": key}))
         return
@@ -57,13 +41,10 @@ def create(
 
 
 @app.command("list")
+@advise_on_failure
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Every key's id, name, role, and when it was created and revoked; never the key."""
-    engine = _engine()
-    try:
-        keys = list_keys(engine)
-    finally:
-        engine.dispose()
+    keys = list_keys(bootstrap().engine)
     if as_json:
         print(
             json.dumps(
@@ -90,19 +71,10 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 
 
 @app.command("revoke")
+@advise_on_failure
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id, as `apikeys list` shows it.")]) -> None:
     """Revoke a key: from the next request on, it gets 401."""
-    engine = _engine()
-    try:
-        facts = revoke_key(engine, key_id)
-    finally:
-        engine.dispose()
+    facts = revoke_key(bootstrap().engine, key_id)
     if facts is None:
-        _fail(f"No API key {key_id}. `registervard apikeys list` shows the key ids.")
-        return
+        fail(f"No API key {key_id}. `registervard apikeys list` shows the key ids.")
     console.print(f"API key {facts.key_id} ({facts.name}, {facts.role}) is revoked since {facts.revoked_at:%Y-%m-%d %H:%M:%S} UTC.")
-
-
-def _fail(message: str) -> None:
-    errors.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(1)

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from events.deadletters import DeadLetter, read_dead_letters, resend
-from projections.data_keys import key_store
 from events.jsonlines import to_json
-from events.settings import Settings
+from registervard.bootstrap import bootstrap
+from registervard.console import advise_on_failure, console, errors, run
 
 app = typer.Typer(help="Refused events on the dead-letter topic: list, export for correction, send again.", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
 
 
 def _letters(refs: list[str] | None = None, code: str | None = None) -> list[DeadLetter]:
-    letters = asyncio.run(read_dead_letters(Settings.from_env()))
+    letters = run(read_dead_letters(bootstrap().settings))
     by_ref = {letter.ref: letter for letter in letters}
     unknown = [ref for ref in refs or [] if ref not in by_ref]
     if unknown:
@@ -32,6 +28,7 @@ def _letters(refs: list[str] | None = None, code: str | None = None) -> list[Dea
 
 
 @app.command("list")
+@advise_on_failure
 def list_letters(code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None) -> None:
     """List dead letters with their reasons (no personal data is shown)."""
     letters = _letters(code=code)
@@ -43,14 +40,14 @@ def list_letters(code: Annotated[str | None, typer.Option(help="Only this reason
 
 
 @app.command("export")
+@advise_on_failure
 def export(
     refs: Annotated[list[str], typer.Argument(help="Dead letters as partition:offset.")],
     output: Annotated[Path, typer.Option(help="JSON Lines file to write, to correct and publish again.")] = Path("corrected.jsonl"),
 ) -> None:
     """Write refused events as JSON Lines (same event ids), to correct and `registervard publish` again."""
-
     letters = _letters(refs)
-    keys = key_store(Settings.from_env())
+    keys = bootstrap().keys
     lines, unreadable = [], []
     for letter in letters:
         event = letter.event(keys)  # unsealed: the operator corrects the event as it was sent
@@ -62,6 +59,7 @@ def export(
 
 
 @app.command("retry")
+@advise_on_failure
 def retry(
     refs: Annotated[list[str] | None, typer.Argument(help="Dead letters as partition:offset; all (of --code) if none.")] = None,
     code: Annotated[str | None, typer.Option(help="Only dead letters with this reason code, e.g. UNKNOWN_CUSTOMER.")] = None,
@@ -71,6 +69,6 @@ def retry(
     if not letters:
         console.print("Nothing to send.")
         return
-    settings = Settings.from_env()
-    sent = asyncio.run(resend(settings, letters, key_store(settings)))
+    services = bootstrap()
+    sent = run(resend(services.settings, letters, services.keys))
     console.print(f"Sent {sent} event(s) to the intake again; the worker decides on them anew.")

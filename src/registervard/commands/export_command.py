@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session
 
-from events.settings import Settings
-
-console = Console()
-errors = Console(stderr=True)
+from projections.export import count_rows, export_rows, record_disclosures, write_csv, write_xlsx
+from registervard.bootstrap import bootstrap
+from registervard.console import advise_on_failure, console, progress
 
 
 class Format(StrEnum):
@@ -22,6 +20,7 @@ class Format(StrEnum):
     xlsx = "xlsx"
 
 
+@advise_on_failure
 def export_command(
     recipient: Annotated[str, typer.Option(help="Who receives the file (recorded per customer, for register extracts and Art. 19).")],
     format_: Annotated[Format, typer.Option("--format", case_sensitive=False, help="csv or xlsx.")] = Format.csv,
@@ -30,31 +29,18 @@ def export_command(
     purpose: Annotated[str | None, typer.Option(help="Why the recipient gets the data (recorded with each disclosure).")] = None,
 ) -> None:
     """Export the register (protected identities without name and address) and record the disclosure to RECIPIENT."""
-    from registervard.cli import advise_on_failure
-
-    advise_on_failure(_export)(recipient, format_, status.upper() if status else None, output, purpose)
-
-
-def _export(recipient: str, format_: Format, status: str | None, output: Path | None, purpose: str | None) -> None:
-    from sqlalchemy.orm import Session
-
-    from projections.export import count_rows, export_rows, record_disclosures, write_csv, write_xlsx
-    from projections.tables import connect
-
+    status = status.upper() if status else None
     if status and status not in ("ACTIVE", "DECEASED", "EMIGRATED", "ERASED"):
         raise typer.BadParameter(f"{status!r}: use ACTIVE, DECEASED, EMIGRATED or ERASED", param_hint="--status")
     moment = datetime.now(UTC)
     path = output or Path(f"register-{moment.date().isoformat()}.{format_.value}")
-    engine = connect(Settings.from_env().database_url)
-    try:
-        with Session(engine) as session:
-            total = count_rows(session, status)
-            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors) as progress:
-                task = progress.add_task(f"Exporting to {path.name}", total=total)
-                write = write_xlsx if format_ is Format.xlsx else write_csv
-                exported = write(export_rows(session, status), path, lambda: progress.advance(task))
-        with Session(engine) as session, session.begin():  # only once the file is written
-            record_disclosures(session, exported, recipient=recipient, channel="export", purpose=purpose, at=moment)
-    finally:
-        engine.dispose()
+    engine = bootstrap().engine
+    with Session(engine) as session:
+        total = count_rows(session, status)
+        with progress() as bar:
+            task = bar.add_task(f"Exporting to {path.name}", total=total)
+            write = write_xlsx if format_ is Format.xlsx else write_csv
+            exported = write(export_rows(session, status), path, lambda: bar.advance(task))
+    with Session(engine) as session, session.begin():  # only once the file is written
+        record_disclosures(session, exported, recipient=recipient, channel="export", purpose=purpose, at=moment)
     console.print(f"{len(exported)} customer(s) exported to {path}; disclosure to {recipient!r} recorded for each.", highlight=False, soft_wrap=True)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from sqlalchemy.orm import Session
 
-from events.settings import Settings
-
-console = Console()
-errors = Console(stderr=True)
+from events.sealing import KeyStore
+from projections.export import record_disclosures
+from projections.extract import build_extract, render_html, to_json
+from registervard.bootstrap import Services, bootstrap
+from registervard.console import advise_on_failure, errors
 
 
 class Format(StrEnum):
@@ -25,6 +26,7 @@ class Format(StrEnum):
     html = "html"
 
 
+@advise_on_failure
 def extract_command(
     customer_id: Annotated[str, typer.Argument(help="The customer's opaque id.")],
     format_: Annotated[Format, typer.Option("--format", case_sensitive=False, help="json or html.")] = Format.json,
@@ -32,51 +34,32 @@ def extract_command(
     record: Annotated[bool, typer.Option(help="Record the extract as a disclosure to the data subject (channel 'extract').")] = True,
 ) -> None:
     """Everything the register holds about CUSTOMER_ID: data, sources and history, consents, NIX status, recipients."""
-    from registervard.cli import advise_on_failure
-
-    advise_on_failure(_extract)(customer_id, format_, output, record)
-
-
-def _extract(customer_id: str, format_: Format, output: Path | None, record: bool) -> None:
-    from sqlalchemy.orm import Session
-
-    from projections.export import record_disclosures
-    from projections.extract import build_extract, render_html, to_json
-    from projections.tables import connect
-
-    settings = Settings.from_env()
+    services = bootstrap()
     moment = datetime.now(UTC)
-    engine = connect(settings.database_url)
-    try:
-        with Session(engine) as session:
-            extract = build_extract(session, customer_id, downstream_topic=settings.customers_topic, now=moment, keys=_keys(settings))
-        if extract is None:
-            errors.print(
-                f"[red]Error:[/red] The register holds nothing about {customer_id}. "
-                "Check the id, or whether the projections are running (registervard project)."
-            )
-            raise typer.Exit(1)
-        text = render_html(extract) if format_ is Format.html else to_json(extract) + "\n"
-        if output is None:
-            sys.stdout.write(text)
-        else:
-            output.write_text(text, encoding="utf-8")
-            errors.print(f"Register extract of {customer_id} written to {output}.")
-        if record:
-            with Session(engine) as session, session.begin():
-                record_disclosures(session, [customer_id], recipient="the data subject", channel="extract", purpose="register extract (GDPR Art. 15)", at=moment)
-    finally:
-        engine.dispose()
+    engine = services.engine
+    with Session(engine) as session:
+        extract = build_extract(session, customer_id, downstream_topic=services.settings.customers_topic, now=moment, keys=_keys(services))
+    if extract is None:
+        errors.print(
+            f"[red]Error:[/red] The register holds nothing about {customer_id}. "
+            "Check the id, or whether the projections are running (registervard project)."
+        )
+        raise typer.Exit(1)
+    text = render_html(extract) if format_ is Format.html else to_json(extract) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"Register extract of {customer_id} written to {output}.")
+    if record:
+        with Session(engine) as session, session.begin():
+            record_disclosures(session, [customer_id], recipient="the data subject", channel="extract", purpose="register extract (GDPR Art. 15)", at=moment)
 
 
-def _keys(settings: Settings):  # type: ignore[no-untyped-def]
-    """The customers' data keys, to unseal the audit trail's payloads; None where this build has no key store."""
+def _keys(services: Services) -> KeyStore | None:
+    """The customers' data keys, to unseal the audit trail's payloads; None when they cannot be opened."""
     try:
-        from projections.data_keys import key_store
-    except ImportError:
-        return None
-    try:
-        return key_store(settings)
+        return services.keys
     except Exception as error:  # no master key configured: history facts stay sealed, and the extract says so
         errors.print(f"[yellow]Note:[/yellow] the data keys are not available ({type(error).__name__}); sealed history facts are shown as not readable.")
         return None

@@ -6,25 +6,26 @@ customers the register already has, publish the rest, report every rejected row.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from events.publish import Publisher
 from events.settings import Settings
-
-console = Console()
-errors = Console(stderr=True)
+from projections.lookup import lookup_hash
+from projections.register import load_states
+from projections.tables import IdentityLookupRow
+from registervard import importing
+from registervard.bootstrap import bootstrap
+from registervard.console import advise_on_failure, console, errors, progress, run
 
 REJECTED_EXIT_CODE = 2
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors)
 
 
 def occurred_at_of(file: Path, as_of: str | None) -> datetime:
@@ -43,6 +44,7 @@ def occurred_at_of(file: Path, as_of: str | None) -> datetime:
     return moment.astimezone(UTC)
 
 
+@advise_on_failure
 def import_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The register: .xlsx or .csv with a header row.")],
     company: Annotated[str | None, typer.Option(help="The company these are customers of (existing customers may be contacted about the same goods).")] = None,
@@ -60,31 +62,23 @@ def import_command(
     customers already in the register are left alone, so a re-run publishes nothing new.
     Exits 2 when a row was rejected.
     """
-    from registervard.cli import advise_on_failure
-
-    advise_on_failure(_import)(file, company, source, as_of, map_ or [], dry_run, all_or_nothing)
-
-
-def _import(file: Path, company: str | None, source: str, as_of: str | None, overrides: list[str], dry_run: bool, all_or_nothing: bool) -> None:
-    from projections.lookup import lookup_hash
-    from registervard import importing
-
-    settings = Settings.from_env()
+    services = bootstrap()
+    settings = services.settings
     occurred_at = occurred_at_of(file, as_of)
     try:
         header, table = importing.read_table(file)
-        columns = importing.resolve_columns(header, importing.parse_overrides(overrides))
+        columns = importing.resolve_columns(header, importing.parse_overrides(map_ or []))
     except (ValueError, OSError) as error:
         errors.print(f"[red]Error:[/red] {file.name}: {error}")
         raise typer.Exit(1) from None
     errors.print("Columns: " + ", ".join(f"{header[i]!s} → {f}" for i, f in sorted(columns.items())), markup=False, soft_wrap=True)
 
-    with _progress() as progress:
-        reading = progress.add_task("Reading rows", total=None)
+    with progress() as bar:
+        reading = bar.add_task("Reading rows", total=None)
 
-        def counted(rows):  # type: ignore[no-untyped-def]
+        def counted(rows: Iterable[Any]) -> Iterator[Any]:
             for row in rows:
-                progress.advance(reading)
+                bar.advance(reading)
                 yield row
 
         plan = importing.map_rows(
@@ -94,24 +88,30 @@ def _import(file: Path, company: str | None, source: str, as_of: str | None, ove
             company=company,
             id_from_identity=lambda number: importing.opaque_id(lookup_hash(number, settings.lookup_key)),
         )
-        progress.update(reading, total=progress.tasks[reading].completed)
-        known = _already_registered(settings, [row.customer_id for row in plan.rows])
-        elsewhere = _registered_under_other_ids(settings, [row for row in plan.rows if row.customer_id not in known])
+        bar.update(reading, total=bar.tasks[reading].completed)
+        known = _already_registered(services.engine, [row.customer_id for row in plan.rows])
+        elsewhere = _registered_under_other_ids(services.engine, settings, [row for row in plan.rows if row.customer_id not in known])
         new = [row for row in plan.rows if row.customer_id not in known and row.line_number not in elsewhere]
         published = 0
         held_back = bool(plan.rejected) and all_or_nothing
         if new and not dry_run and not held_back:
-            sending = progress.add_task("Publishing", total=len(new))
-            published = asyncio.run(_publish(settings, [row.event for row in new], lambda n: progress.update(sending, completed=n)))
+            sending = bar.add_task("Publishing", total=len(new))
+            published = run(_publish(settings, [row.event for row in new], lambda n: bar.update(sending, completed=n)))
 
     for rejection in plan.rejected:
         errors.print(str(rejection), highlight=False, soft_wrap=True, markup=False)
     for line_number, other in sorted(elsewhere.items()):
-        errors.print(f"line {line_number}: identity_number: the register already has this person as {other}; not published [ALREADY_REGISTERED]", highlight=False, soft_wrap=True, markup=False)
+        errors.print(
+            f"line {line_number}: identity_number: the register already has this person as {other}; not published [ALREADY_REGISTERED]",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     note = " (dry run: nothing published)" if dry_run else " (nothing published: --all-or-nothing)" if held_back else ""
     console.print(
         f"{len(plan.rows) + len(plan.rejected)} row(s) read: {published} customer(s) published, "
-        f"{len(known)} already in the register{f' ({len(elsewhere)} more under another customer id)' if elsewhere else ''}, {len(plan.rejected)} row(s) rejected"
+        f"{len(known)} already in the register{f' ({len(elsewhere)} more under another customer id)' if elsewhere else ''}, "
+        f"{len(plan.rejected)} row(s) rejected"
         f"{f' ({len(plan.duplicates)} duplicate(s) within the file)' if plan.duplicates else ''}{note}.",
         highlight=False,
         soft_wrap=True,
@@ -122,33 +122,18 @@ def _import(file: Path, company: str | None, source: str, as_of: str | None, ove
         raise typer.Exit(REJECTED_EXIT_CODE)
 
 
-def _already_registered(settings: Settings, customer_ids: list[str]) -> set[str]:
+def _already_registered(engine: Engine, customer_ids: list[str]) -> set[str]:
     """The customers among these that the register already has."""
-    from sqlalchemy.orm import Session
-
-    from projections.register import load_states
-    from projections.tables import connect
-
-    engine = connect(settings.database_url)
-    try:
-        known: set[str] = set()
-        with Session(engine) as session:
-            for start in range(0, len(customer_ids), 500):
-                states = load_states(session, customer_ids[start : start + 500])
-                known.update(c for c, state in states.items() if state.registered)
-        return known
-    finally:
-        engine.dispose()
+    known: set[str] = set()
+    with Session(engine) as session:
+        for start in range(0, len(customer_ids), 500):
+            states = load_states(session, customer_ids[start : start + 500])
+            known.update(c for c, state in states.items() if state.registered)
+    return known
 
 
-def _registered_under_other_ids(settings: Settings, rows: list) -> dict[int, str]:  # type: ignore[type-arg]
+def _registered_under_other_ids(engine: Engine, settings: Settings, rows: list[Any]) -> dict[int, str]:
     """Rows whose identity number the register already has under another customer id (by its keyed hash): line → that id."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from projections.lookup import lookup_hash
-    from projections.tables import IdentityLookupRow, connect
-
     by_hash = {}
     for row in rows:
         number = row.document["registration"].get("identity_number")
@@ -156,27 +141,21 @@ def _registered_under_other_ids(settings: Settings, rows: list) -> dict[int, str
             by_hash[lookup_hash(number, settings.lookup_key)] = row
     if not by_hash:
         return {}
-    engine = connect(settings.database_url)
-    try:
-        found: dict[int, str] = {}
-        hashes = sorted(by_hash)
-        with Session(engine) as session:
-            for start in range(0, len(hashes), 500):
-                query = select(IdentityLookupRow.lookup_hash, IdentityLookupRow.customer_id).where(
-                    IdentityLookupRow.lookup_hash.in_(hashes[start : start + 500])
-                )
-                for digest, customer_id in session.execute(query):
-                    row = by_hash[digest]
-                    if customer_id != row.customer_id:
-                        found.setdefault(row.line_number, customer_id)
-        return found
-    finally:
-        engine.dispose()
+    found: dict[int, str] = {}
+    hashes = sorted(by_hash)
+    with Session(engine) as session:
+        for start in range(0, len(hashes), 500):
+            query = select(IdentityLookupRow.lookup_hash, IdentityLookupRow.customer_id).where(
+                IdentityLookupRow.lookup_hash.in_(hashes[start : start + 500])
+            )
+            for digest, customer_id in session.execute(query):
+                row = by_hash[digest]
+                if customer_id != row.customer_id:
+                    found.setdefault(row.line_number, customer_id)
+    return found
 
 
-async def _publish(settings: Settings, events: list, on_progress) -> int:  # type: ignore[no-untyped-def]
-    from events.publish import Publisher
-
+async def _publish(settings: Settings, events: list[Any], on_progress: Callable[[int], None]) -> int:
     done = 0
     async with Publisher(settings) as publisher:
         for start in range(0, len(events), 1000):

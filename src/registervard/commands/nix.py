@@ -11,27 +11,28 @@ same extract twice takes effect once.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from events.jsonlines import parse_event
+from events.phone import normalise_phone
+from events.publish import Publisher
 from events.settings import Settings
+from projections.register import load_states
+from projections.tables import CustomerRow
+from registervard.bootstrap import bootstrap
+from registervard.console import advise_on_failure, console, errors, progress, run
 
 app = typer.Typer(help="NIX-Telefon: the do-not-call register for telemarketing.", no_args_is_help=True)
-
-console = Console()
-errors = Console(stderr=True)
 
 
 def read_numbers(path: Path) -> tuple[set[str], list[tuple[int, str]]]:
     """The numbers of a NIX extract (one per line, any common format; a first column of a CSV), E.164; and each unreadable line with its reason."""
-    from events.phone import normalise_phone
-
     numbers: set[str] = set()
     rejected: list[tuple[int, str]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
@@ -72,6 +73,7 @@ def nix_documents(states: list[Any], registered_numbers: set[str], version: date
 
 
 @app.command("import")
+@advise_on_failure
 def import_extract(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The registered numbers of a NIX register version, one per line.")],
     version_date: Annotated[str, typer.Option(help="Date of the NIX register version (ISO, e.g. 2025-06-01).")],
@@ -85,58 +87,41 @@ def import_extract(
         raise typer.BadParameter(f"{version_date!r} is not an ISO date", param_hint="--version-date") from None
     if version > datetime.now(UTC).date():
         raise typer.BadParameter("lies in the future", param_hint="--version-date")
-    from registervard.cli import advise_on_failure
-
-    advise_on_failure(_import)(file, version, source, dry_run)
-
-
-def _import(file: Path, version: date, source: str, dry_run: bool) -> None:
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import Session
-
-    from events.jsonlines import parse_event
-    from projections.register import load_states
-    from projections.tables import CustomerRow, connect
-
     numbers, rejected = read_numbers(file)
     for line_number, reason in rejected:
         errors.print(f"line {line_number}: {reason} [INVALID_PHONE]", highlight=False, soft_wrap=True, markup=False)
-    settings = Settings.from_env()
-    engine = connect(settings.database_url)
+    services = bootstrap()
     documents: list[dict[str, Any]] = []
     unchanged = matched = 0
     now = datetime.now(UTC)
-    try:
-        with Session(engine) as session:
-            total = session.scalar(select(func.count()).select_from(CustomerRow).where(CustomerRow.phone.is_not(None))) or 0
-            with _progress() as progress:
-                task = progress.add_task("Comparing customers", total=total)
-                after = ""
-                while True:
-                    ids = list(
-                        session.scalars(
-                            select(CustomerRow.customer_id)
-                            .where(CustomerRow.phone.is_not(None), CustomerRow.customer_id > after)
-                            .order_by(CustomerRow.customer_id)
-                            .limit(1000)
-                        )
+    with Session(services.engine) as session:
+        total = session.scalar(select(func.count()).select_from(CustomerRow).where(CustomerRow.phone.is_not(None))) or 0
+        with progress() as bar:
+            task = bar.add_task("Comparing customers", total=total)
+            after = ""
+            while True:
+                ids = list(
+                    session.scalars(
+                        select(CustomerRow.customer_id)
+                        .where(CustomerRow.phone.is_not(None), CustomerRow.customer_id > after)
+                        .order_by(CustomerRow.customer_id)
+                        .limit(1000)
                     )
-                    if not ids:
-                        break
-                    after = ids[-1]
-                    states = list(load_states(session, ids).values())
-                    matched += sum(1 for s in states if s.contact and s.contact.phone in numbers)
-                    found, same = nix_documents(states, numbers, version, source)
-                    documents += found
-                    unchanged += same
-                    progress.advance(task, len(ids))
-                    session.expunge_all()
-    finally:
-        engine.dispose()
+                )
+                if not ids:
+                    break
+                after = ids[-1]
+                states = list(load_states(session, ids).values())
+                matched += sum(1 for s in states if s.contact and s.contact.phone in numbers)
+                found, same = nix_documents(states, numbers, version, source)
+                documents += found
+                unchanged += same
+                bar.advance(task, len(ids))
+                session.expunge_all()
     events = [parse_event(d, now=now) for d in documents]
     published = 0
     if events and not dry_run:
-        published = asyncio.run(_publish(settings, events))
+        published = run(_publish(services.settings, events))
     registered = sum(1 for d in documents if d["type"] == "NixRegistered")
     console.print(
         f"NIX register version {version}: {len(numbers)} number(s) read, {matched} of them a customer's; "
@@ -151,15 +136,9 @@ def _import(file: Path, version: date, source: str, dry_run: bool) -> None:
         raise typer.Exit(2)
 
 
-async def _publish(settings: Settings, events: list) -> int:  # type: ignore[no-untyped-def]
-    from events.publish import Publisher
-
+async def _publish(settings: Settings, events: list[Any]) -> int:
     async with Publisher(settings) as publisher:
         done = 0
         for start in range(0, len(events), 1000):
             done += await publisher.publish(events[start : start + 1000])
         return done
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=errors)

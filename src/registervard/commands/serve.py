@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from registervard.bootstrap import bootstrap
+
 
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -24,13 +26,13 @@ def serve(
     trusts its X-Forwarded-For: it does from 127.0.0.1, and from the addresses in
     FORWARDED_ALLOW_IPS when that is set.
     """
+    # Imported here, not at the top: FastAPI, the API's routes and uvicorn would add their import time to every other command.
     import uvicorn
 
     from registervard.api.http_app import create_app
-    from events.settings import Settings
 
     uvicorn.run(
-        create_app(Settings.from_env()),
+        create_app(bootstrap().settings),
         host=host,
         port=port,
         access_log=False,

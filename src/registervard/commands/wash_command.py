@@ -6,17 +6,17 @@ import csv
 import io
 import sys
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from sqlalchemy.orm import Session
 
-from events.settings import Settings
-
-console = Console()
-errors = Console(stderr=True)
+from events.contactability import load_rules
+from projections.wash import WashRow, load_states_for, phones_of, wash
+from registervard.bootstrap import bootstrap
+from registervard.console import advise_on_failure, errors, parse_moment
+from registervard.importing import cell_text, csv_delimiter, read_table
 
 PHONE_HEADERS = ("telefon", "telefonnummer", "mobil", "mobilnummer", "phone", "phone number", "nummer", "number", "tel")
 ID_HEADERS = ("kundnummer", "kundnr", "kundid", "kund-id", "customer_id", "customer id", "customer number")
@@ -32,6 +32,7 @@ def _column(header: list[str], chosen: str | None, aliases: tuple[str, ...]) -> 
     return next((keys.index(a) for a in aliases if a in keys), None)
 
 
+@advise_on_failure
 def wash_command(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Call list: CSV with a header, a phone number or a customer id per row.")],
     company: Annotated[str, typer.Option(help="The company that would call, as customers name it in consents.")],
@@ -45,21 +46,7 @@ def wash_command(
     Writes the input columns with `may_call` (yes/no) and `reasons` (reason codes, denying first, `;`-separated).
     A number no customer of the register has is UNKNOWN_NUMBER.
     """
-    from registervard.cli import advise_on_failure
-    from registervard.commands.contact import _moment
-
-    moment = _moment(at)
-    advise_on_failure(_wash)(file, company, moment, output, phone_column, id_column)
-
-
-def _wash(file: Path, company: str, moment: datetime, output: Path | None, phone_column: str | None, id_column: str | None) -> None:
-    from sqlalchemy.orm import Session
-
-    from events.contactability import load_rules
-    from projections.tables import connect
-    from projections.wash import WashRow, load_states_for, phones_of, wash
-    from registervard.importing import cell_text, csv_delimiter, read_table
-
+    moment = parse_moment(at)
     header, table = read_table(file)
     header = [cell_text(h) for h in header]
     phone_at, id_at = _column(header, phone_column, PHONE_HEADERS), _column(header, id_column, ID_HEADERS)
@@ -76,17 +63,13 @@ def _wash(file: Path, company: str, moment: datetime, output: Path | None, phone
             WashRow(
                 phone=cells[phone_at] if phone_at is not None else None,
                 customer_id=cells[id_at] if id_at is not None else None,
-                values=dict(zip(header, cells)),
+                values=dict(zip(header, cells, strict=False))  # cells are padded to the header; extra cells have no name,
             )
         )
-    settings = Settings.from_env()
-    engine = connect(settings.database_url)
-    try:
-        with Session(engine) as session:
-            by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
-    finally:
-        engine.dispose()
-    results = wash(rows, by_phone, company, moment, load_rules(settings.contact_rules), states_by_id=by_id)
+    services = bootstrap()
+    with Session(services.engine) as session:
+        by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
+    results = wash(rows, by_phone, company, moment, load_rules(services.settings.contact_rules), states_by_id=by_id)
 
     delimiter = csv_delimiter(file) if file.suffix.lower() == ".csv" else ","
     buffer = io.StringIO()
