@@ -31,11 +31,11 @@ CHANNELS_PURPOSES = [("PHONE", "TELEMARKETING"), ("EMAIL", "MARKETING"), ("POST"
 def build_register(url: str, customers: int) -> list[str]:
     """Fold the demo register into `url`; returns the customer ids."""
     from events import codec
-    from events.jsonlines import parse_event
     from events.event_log import LogRecord
+    from events.jsonlines import parse_event
+    from projections.database import connect
     from projections.register import RegisterProjection
     from projections.runner import apply_batch
-    from projections.database import connect
     from registervard.demo import demo_events
 
     engine = connect(url)
@@ -55,7 +55,7 @@ def client(args: tuple[str, str, list[str], int, int]) -> list[float]:
     rng = random.Random(seed)
     latencies = []
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
-        for n in range(count):
+        for _ in range(count):
             if customer_ids:
                 channel, purpose = rng.choice(CHANNELS_PURPOSES)
                 path = f"/customers/{rng.choice(customer_ids)}/contactability"
@@ -119,7 +119,12 @@ def main() -> None:
     engine.dispose()
 
     port = free_port()
-    env = {**os.environ, "REGISTERVARD_DATABASE_URL": url, "REGISTERVARD_KAFKA": "127.0.0.1:1", "REGISTERVARD_API_RATE_LIMIT": "1000000/second"}  # measure latency, not the limit
+    env = {
+        **os.environ,
+        "REGISTERVARD_DATABASE_URL": url,
+        "REGISTERVARD_KAFKA": "127.0.0.1:1",
+        "REGISTERVARD_API_RATE_LIMIT": "1000000/second",
+    }  # measure latency, not the limit
     log = (folder / "server.log").open("w")
     server = subprocess.Popen([sys.executable, "-m", "registervard", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -27,13 +27,13 @@ from events import codec
 from events.event_log import log_end_offsets
 from events.publish import Publisher
 from events.sealing import MemoryKeyStore, seal, unseal
-from events.topics import ensure_topics
-from projections.rebuild import rebuild_register
-from projections.database import connect
 from events.settings import Settings
+from events.topics import ensure_topics
+from projections.database import connect
+from projections.rebuild import rebuild_register
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish_to_register import demo_batch  # noqa: E402
+from publish_to_register import demo_batch
 
 
 def start_worker(settings: Settings, encryption: str, log: Path) -> subprocess.Popen:

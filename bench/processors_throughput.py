@@ -26,11 +26,11 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from publish_to_register import demo_batch, raw_baseline  # noqa: E402
+from publish_to_register import demo_batch, raw_baseline
 
-from events.publish import Publisher  # noqa: E402
-from events.topics import ensure_topics  # noqa: E402
-from events.settings import Settings  # noqa: E402
+from events.publish import Publisher
+from events.settings import Settings
+from events.topics import ensure_topics
 
 
 async def count_log(settings: Settings, until: int, timeout: float = 600) -> tuple[float, int]:

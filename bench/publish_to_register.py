@@ -28,11 +28,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from events import codec
 from events.jsonlines import parse_lines
 from events.publish import Publisher
-from events.topics import ensure_topics
-from projections.status import register_status
-from projections.database import connect
-from registervard.demo import demo_events
 from events.settings import Settings
+from events.topics import ensure_topics
+from projections.database import connect
+from projections.status import register_status
+from registervard.demo import demo_events
 
 
 def demo_batch(count: int) -> list:

@@ -20,13 +20,13 @@ from pathlib import Path
 import sqlalchemy
 
 from events import codec
+from events.event_log import read_log_records
 from events.jsonlines import parse_event
 from events.publish import Publisher
+from events.settings import Settings
 from events.topics import ensure_topics
 from projections.rebuild import rebuild_register
-from events.event_log import read_log_records
 from registervard.demo import demo_events
-from events.settings import Settings
 
 
 async def main() -> None:

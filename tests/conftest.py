@@ -8,7 +8,6 @@ topics, and each test its own database, so tests never see each other's data.
 from __future__ import annotations
 
 import asyncio
-from contextlib import contextmanager
 import os
 import re
 import subprocess
@@ -16,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 

@@ -84,4 +84,4 @@ def event_name(data: bytes) -> str | None:
     return schema.name if schema else None
 
 
-__all__ = ["MAGIC", "Refusal", "UNREADABLE", "UndecodableMessage", "InvalidEvent", "encode", "decode", "encode_record", "decode_record", "event_name"]
+__all__ = ["MAGIC", "UNREADABLE", "InvalidEvent", "Refusal", "UndecodableMessage", "decode", "decode_record", "encode", "encode_record", "event_name"]

@@ -54,7 +54,9 @@ ALLOW_MESSAGES: Mapping[str, str] = MappingProxyType(
         "CONSENT_VALID": "The customer has a consent in force to {company} for {purpose} on {channel}.",
         "NIX_OVERRIDE_CONSENT": "The customer has given {company} a consent in force to be called despite NIX-Telefon.",
         "NIX_CHECKED": "The phone number was found not registered in NIX-Telefon at a wash less than {nix_months} months old.",
-        "EXISTING_CUSTOMER": "The customer is an existing customer of {company}: contact about the same kind of goods needs no consent and is not stopped by NIX.",
+        "EXISTING_CUSTOMER": (
+            "The customer is an existing customer of {company}: contact about the same kind of goods needs no consent and is not stopped by NIX."
+        ),
         "CONTRACT": "Contact needed to fulfil a contract needs no consent.",
         "LEGITIMATE_INTEREST": "{purpose} on {channel} needs no consent; the customer may object at any time.",
         "ESTATE": "Post about a contract may go to the deceased customer's estate (dödsbo).",
@@ -219,9 +221,7 @@ class _Ask:
     rules: Rules
 
 
-def decision_document(
-    decision: Decision, *, customer_id: str, channel: Channel, purpose: ConsentPurpose, company: str, at: datetime
-) -> dict[str, Any]:
+def decision_document(decision: Decision, *, customer_id: str, channel: Channel, purpose: ConsentPurpose, company: str, at: datetime) -> dict[str, Any]:
     """The decision and the question it answers, as plain data for JSON (CLI and API give the same shape)."""
     return {
         "customer_id": customer_id,
@@ -342,11 +342,7 @@ def _nix(ask: _Ask) -> list[str]:
 
 
 def _matching_consents(ask: _Ask) -> list[Consent]:
-    return [
-        c
-        for c in ask.state.consents
-        if c.purpose == ask.purpose and c.company == ask.company and (c.channel == ask.channel or c.channel is Channel.ANY)
-    ]
+    return [c for c in ask.state.consents if c.purpose == ask.purpose and c.company == ask.company and (c.channel == ask.channel or c.channel is Channel.ANY)]
 
 
 def _in_force(consent: Consent, ask: _Ask) -> bool:

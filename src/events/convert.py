@@ -12,10 +12,10 @@ import binascii
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
-from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 

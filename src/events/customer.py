@@ -9,8 +9,8 @@ not replace May's address.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 import calendar
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -38,8 +38,8 @@ from events.catalog import (
     NameChanged,
     NixDeregistered,
     NixRegistered,
-    PersonalIdentityNumberAssigned,
     PersonalDataPurgeRequested,
+    PersonalIdentityNumberAssigned,
     PersonName,
     PostalAddress,
     ProtectedIdentityLifted,
@@ -47,7 +47,6 @@ from events.catalog import (
     Registration,
     SealedPersonalData,
 )
-
 
 
 class Status(StrEnum):

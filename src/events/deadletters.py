@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from events import codec
 from events.catalog import Event
 from events.sealing import KeyStore, is_sealed, unseal, unseal_bytes
-from events.topics import partitions_of
 from events.settings import Settings
+from events.topics import partitions_of
 
 
 @dataclass(frozen=True)

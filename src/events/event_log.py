@@ -19,8 +19,8 @@ from events import codec
 from events.catalog import Event
 from events.refusal import Refusal
 from events.sealing import KeyStore, TamperedData, unseal_each
-from events.topics import partitions_of
 from events.settings import Settings
+from events.topics import partitions_of
 
 Progress = Callable[[int, int], None]
 """Called with (records read, records to read)."""
@@ -68,7 +68,7 @@ def open_records(records: Sequence[LogRecord], keys: KeyStore | None) -> tuple[l
     if keys is None:
         return [LoggedEvent(record, event) for record, event in decoded], quarantined
     opened: list[LoggedEvent] = []
-    for (record, _), event in zip(decoded, unseal_each((event for _, event in decoded), keys)):
+    for (record, _), event in zip(decoded, unseal_each((event for _, event in decoded), keys), strict=False):
         if isinstance(event, TamperedData):
             quarantined.append(Quarantined(record, "TAMPERED", str(event)))
         else:

@@ -27,10 +27,10 @@ from datetime import date
 from typing import Final, Literal, get_args
 
 __all__ = [
+    "ORGANISATION_GROUPS",
     "IdentityKind",
     "IdentityNumber",
     "IdentityNumberError",
-    "ORGANISATION_GROUPS",
     "luhn_check_digit",
     "parse_identity_number",
     "parse_organisationsnummer",

@@ -24,8 +24,8 @@ from events import codec
 from events.catalog import Event
 from events.convert import InvalidEvent
 from events.jsonlines import parse_lines, read_lines
-from events.validation import check_encoded_size
 from events.settings import Settings
+from events.validation import check_encoded_size
 
 log = structlog.get_logger(__name__)
 

@@ -42,10 +42,10 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from events import schemas
 from events.catalog import (
+    AddressChanged,
     ContactDetailsChanged,
     CustomerErased,
     CustomerRegistered,
-    AddressChanged,
     Event,
     NameChanged,
     NixDeregistered,

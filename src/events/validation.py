@@ -124,7 +124,9 @@ def _check_text(text: str, field: str) -> None:
     bad = _NOT_TEXT.search(text)
     if bad:
         what = "half of a surrogate pair" if "\ud800" <= bad.group() <= "\udfff" else "the control character"
-        raise Refusal(field, f"contains {what} U+{ord(bad.group()):04X} at character {bad.start() + 1}; only printable text is allowed", code="INVALID_CHARACTER")
+        raise Refusal(
+            field, f"contains {what} U+{ord(bad.group()):04X} at character {bad.start() + 1}; only printable text is allowed", code="INVALID_CHARACTER"
+        )
     limit = LIMITS.max_chars(field)
     if len(text) > limit:
         raise Refusal(field, f"is {len(text)} characters long; the limit is {limit}", code="FIELD_TOO_LONG")

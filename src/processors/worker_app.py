@@ -53,12 +53,12 @@ import faust
 import structlog
 
 from events.event_log import Quarantined, read_log
+from events.retry import in_thread_with_retry, with_retry
 from events.sealing import KeyStore
+from events.settings import STATE_DIR, Settings
 from processors import policy
 from processors import worker_metrics as metrics
 from processors.lifecycle import Lifecycle
-from events.retry import in_thread_with_retry, with_retry
-from events.settings import STATE_DIR, Settings
 
 log = structlog.get_logger(__name__)
 

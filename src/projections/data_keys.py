@@ -36,9 +36,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from events.sealing import DataKey
+from events.settings import Settings
 from projections.access import DataKeyRow
 from projections.database import connect
-from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -174,7 +174,7 @@ class DatabaseKeyStore:
             return None
         return DataKey(row.key_id, aes_key_unwrap(self.master, row.wrapped_key))
 
-    def _cached(self, customer_id: str) -> DataKey | None | bool:
+    def _cached(self, customer_id: str) -> DataKey | bool | None:
         """The cached key (None: destroyed), or False when not cached or expired."""
         with self._lock:
             entry = self._cache.get(customer_id)

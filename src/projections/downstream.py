@@ -22,8 +22,10 @@ the topic in the order the register changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
@@ -35,9 +37,9 @@ from sqlalchemy.orm import Session
 
 from events import codec
 from events.retry import in_thread_with_retry, with_retry
+from events.settings import Settings
 from projections.database import connect
 from projections.tables import CustomerRow, OutboxRow
-from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -147,17 +149,12 @@ async def run_downstream_publisher(
             if not pending:
                 if until_empty:
                     break
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-                except TimeoutError:
-                    pass
                 continue
-            async def send_all() -> None:
-                futures = [await producer.send(topic, key=p.customer_id.encode(), value=p.value) for p in pending]
-                await asyncio.gather(*futures)
-
             try:
-                await with_retry(send_all, what="publish snapshots downstream", budget=budget)  # the rows stay until sent
+                send = partial(_send_all, producer, topic, pending)
+                await with_retry(send, what="publish snapshots downstream", budget=budget)  # the rows stay until sent
             except OutOfOrderSequenceNumber:
                 # aiokafka's idempotent producer halts on this until restarted (aiokafka#1017); the outbox
                 # rows are still there, so the next round sends them again.
@@ -177,6 +174,12 @@ async def run_downstream_publisher(
     finally:
         await producer.stop()
     return total
+
+
+async def _send_all(producer: AIOKafkaProducer, topic: str, pending: Sequence[Pending]) -> None:
+    """Send snapshots and wait until the broker has them all."""
+    futures = [await producer.send(topic, key=p.customer_id.encode(), value=p.value) for p in pending]
+    await asyncio.gather(*futures)
 
 
 async def _start_producer(settings: Settings) -> AIOKafkaProducer:

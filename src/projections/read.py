@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from events.settings import Settings
 from projections.database import connect
 from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, NameHistoryRow, NixStatusRow
-from events.settings import Settings
 
 
 def customer_record(settings: Settings, customer_id: str) -> dict[str, Any] | None:

@@ -297,7 +297,7 @@ def _swap_tables(connection: Connection, tables: Sequence[Table], copies: dict[s
     else:  # SQLite cannot rename an index: make it again under its own name
         for table in tables:
             for copy_index, index in zip(
-                sorted(copies[table.name].indexes, key=lambda i: str(i.name)), sorted(table.indexes, key=lambda i: str(i.name))
+                sorted(copies[table.name].indexes, key=lambda i: str(i.name)), sorted(table.indexes, key=lambda i: str(i.name)), strict=False
             ):
                 connection.exec_driver_sql(f"DROP INDEX IF EXISTS {q(str(copy_index.name))}")
                 index.create(connection)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from events.settings import Settings
 from projections.audit import AuditProjection
 from projections.register import RegisterProjection
 from projections.runner import Projection
-from events.settings import Settings
 
 
 def projections(settings: Settings, only: list[str] | None = None) -> list[Projection]:

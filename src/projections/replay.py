@@ -41,9 +41,8 @@ from aiokafka.partitioner import murmur2
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
 from events.customer import CustomerState, Status, evolve
 from events.event_log import Progress, log_partitions, open_records, read_log_records
-from projections.data_keys import key_store
 from events.settings import Settings
-
+from projections.data_keys import key_store
 
 # --- The pure core ------------------------------------------------------------
 

@@ -34,15 +34,15 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from events.event_log import LoggedEvent, LogRecord, Quarantined, log_consumer, open_records
+from events.retry import in_thread_with_retry, with_retry
 from events.sealing import KeyStore
+from events.settings import Settings
 from events.topics import partitions_of
 from projections import projection_metrics as metrics
 from projections.data_keys import key_store, key_store_for_engine
-from events.retry import in_thread_with_retry, with_retry
-from projections.sql import upsert
 from projections.database import connect
+from projections.sql import upsert
 from projections.tables import OffsetRow, ProjectionHealthRow, QuarantineRow
-from events.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -212,9 +212,9 @@ async def run_projection(
                 lag = await _lag(consumer, partitions, projection.name)
                 await in_thread_with_retry(beat, engine, projection.name, lag, what="record the heartbeat", budget=budget)
                 last_beat = time.monotonic()
-            if not records and until_caught_up:
-                if await with_retry(lambda: _caught_up(consumer, partitions), what="read the log's end", budget=budget):
-                    break
+            caught_up = lambda: _caught_up(consumer, partitions)  # noqa: E731
+            if not records and until_caught_up and await with_retry(caught_up, what="read the log's end", budget=budget):
+                break
     finally:
         await consumer.stop()
     return total

@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from events.event_log import log_consumer
-from events.topics import partitions_of
-from projections.runner import stored_offsets
-from projections.database import connect
-from projections.tables import CustomerRow, ProjectionHealthRow, QuarantineRow
 from events.settings import Settings
+from events.topics import partitions_of
+from projections.database import connect
+from projections.runner import stored_offsets
+from projections.tables import CustomerRow, ProjectionHealthRow, QuarantineRow
 
 
 @dataclass(frozen=True)

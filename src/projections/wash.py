@@ -15,6 +15,7 @@ only if every one of them may be (their reasons are merged).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -152,8 +153,6 @@ def phones_of(rows: Iterable[WashRow]) -> list[str]:
     found = []
     for row in rows:
         if row.phone and row.phone.strip():
-            try:
+            with contextlib.suppress(ValueError):
                 found.append(normalise_phone(row.phone))
-            except ValueError:
-                pass
     return found

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from events.phone import normalise_phone
 from events.catalog import Event
 from events.identity import IdentityNumberError, parse_identity_number
 from events.jsonlines import parse_event
+from events.phone import normalise_phone
 from events.refusal import Refusal
 
 FIELDS = (

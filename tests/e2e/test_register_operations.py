@@ -31,11 +31,11 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.access import DisclosureRow
 from projections.audit import AuditProjection, AuditRow
+from projections.database import connect
 from projections.downstream import run_downstream_publisher
 from projections.lookup import lookup_hash
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.database import connect
 from projections.tables import CustomerRow, NixStatusRow
 from registervard.importing import opaque_id
 from tests.conftest import eventually, running_worker, service_env
@@ -191,7 +191,8 @@ async def test_import_nix_wash_export_and_extract_of_a_register(own_topics, data
         imported = await cli("import", str(spreadsheet), "--source", "CRM", env=env)
         assert imported.returncode == 2, imported.stderr
         assert "Traceback" not in imported.stderr
-        assert f"1000 row(s) read: {len(ids)} customer(s) published, 0 already in the register, 7 row(s) rejected (2 duplicate(s) within the file)" in one_line(imported.stdout)
+        summary = f"1000 row(s) read: {len(ids)} customer(s) published, 0 already in the register, 7 row(s) rejected (2 duplicate(s) within the file)"
+        assert summary in one_line(imported.stdout)
         for line, (field, code) in BAD_LINES.items():
             assert f"line {line}: {field}: " in imported.stderr and f"[{code}]" in imported.stderr.split(f"line {line}: ", 1)[1].split("\n")[0]
         assert "line 72: customer_id: the same customer as line 2 [DUPLICATE_IN_FILE]" in imported.stderr
@@ -218,11 +219,31 @@ async def test_import_nix_wash_export_and_extract_of_a_register(own_topics, data
         yesterday = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
         stamp = yesterday.isoformat().replace("+00:00", "Z")
         facts = [
-            {"type": "ConsentGiven", "customer_id": register.customer_id(100), "occurred_at": stamp, "source": "WEBSHOP",
-             "purpose": "TELEMARKETING", "channel": "PHONE", "company": COMPANY, "overrides_nix": True},
-            {"type": "CustomerDeceased", "customer_id": register.customer_id(300), "occurred_at": stamp, "source": "SPAR", "date_of_death": yesterday.date().isoformat()},
+            {
+                "type": "ConsentGiven",
+                "customer_id": register.customer_id(100),
+                "occurred_at": stamp,
+                "source": "WEBSHOP",
+                "purpose": "TELEMARKETING",
+                "channel": "PHONE",
+                "company": COMPANY,
+                "overrides_nix": True,
+            },
+            {
+                "type": "CustomerDeceased",
+                "customer_id": register.customer_id(300),
+                "occurred_at": stamp,
+                "source": "SPAR",
+                "date_of_death": yesterday.date().isoformat(),
+            },
             {"type": "MarketingOptOut", "customer_id": register.customer_id(400), "occurred_at": stamp, "source": "CRM", "channel": "PHONE"},
-            {"type": "ProtectedIdentitySet", "customer_id": register.customer_id(500), "occurred_at": stamp, "source": "SPAR", "protection": "SKYDDAD_FOLKBOKFORING"},
+            {
+                "type": "ProtectedIdentitySet",
+                "customer_id": register.customer_id(500),
+                "occurred_at": stamp,
+                "source": "SPAR",
+                "protection": "SKYDDAD_FOLKBOKFORING",
+            },
         ]
         async with Publisher(project) as publisher:
             await publisher.publish([parse_event(f) for f in facts])
@@ -283,7 +304,7 @@ async def test_import_nix_wash_export_and_extract_of_a_register(own_topics, data
         assert exported.returncode == 0, exported.stderr
         sheet = openpyxl.load_workbook(exported_file, read_only=True).active
         rows = list(sheet.iter_rows(values_only=True))
-        header, records = rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
+        header, records = rows[0], [dict(zip(rows[0], r, strict=False)) for r in rows[1:]]
         assert header[:3] == ("customer_id", "kind", "status")
         ours = {r["customer_id"]: r for r in records if r["customer_id"] in set(ids)}
         assert len(ours) == len(ids) - 1  # the deceased customer is not ACTIVE

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from events import codec
+from events.settings import Settings
 from events.topics import partitions_of
 from projections.rebuild import register_tables
-from events.settings import Settings
 
 PROBE_TIMEOUT = 10.0
 """Seconds one probe may take; a broker that does not answer makes it 'not caught up', never a hang."""

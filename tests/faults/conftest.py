@@ -56,7 +56,7 @@ def quiet_kafka_clients() -> Iterator[None]:
     for logger in loggers:
         logger.setLevel(logging.CRITICAL)
     yield
-    for logger, level in zip(loggers, levels):
+    for logger, level in zip(loggers, levels, strict=False):
         logger.setLevel(level)
 
 

@@ -23,10 +23,10 @@ from aiokafka.errors import KafkaError
 from events.catalog import Event
 from events.jsonlines import parse_event
 from events.publish import Publisher
+from events.settings import Settings
 from events.topics import ensure_topics
 from projections.rebuild import rebuild_register
 from registervard.demo import demo_events
-from events.settings import Settings
 from tests.conftest import service_env
 from tests.faults.checks import Progress, check_invariants, offsets_engine, probe, snapshot, snapshot_differences
 from tests.faults.report import FaultReport, record

@@ -93,7 +93,7 @@ async def test_broker_stopped_and_started_under_load(make_rig):
         await asyncio.to_thread(rig.services.stop_kafka)
         rig.notes.append(f"broker stopped at +{rig.since_load_began(time.monotonic())} s")
         await asyncio.sleep(BROKER_OUTAGE)
-        lines_while_down = sum(log.read_bytes()[size:].count(b"\n") for log, size in zip(logs, sizes))
+        lines_while_down = sum(log.read_bytes()[size:].count(b"\n") for log, size in zip(logs, sizes, strict=False))
         took = await asyncio.to_thread(rig.services.start_kafka)
         rig.notes.append(f"broker stopped {BROKER_OUTAGE:.0f} s, took {took:.1f} s to start")
         rig.notes.append(f"{lines_while_down} log lines from worker and projection while the broker was down")

@@ -25,17 +25,17 @@ from sqlalchemy.orm import Session
 
 from events.jsonlines import parse_event
 from events.publish import Publisher
+from events.settings import Settings
 from events.topics import ensure_topics
 from projections.access import DisclosureRow
 from projections.audit import AuditProjection, AuditRow
+from projections.database import connect
 from projections.read import customer_record
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.database import connect
 from registervard.api.api_keys import create_key
 from registervard.api.roles import ENDPOINTS, ROLES, may_call
 from registervard.demo import personnummer
-from events.settings import Settings
 from tests.builders import line, person
 from tests.conftest import eventually, service_env
 from tests.integration.api_server import running_api
@@ -253,7 +253,8 @@ def test_no_key_an_unknown_key_and_a_revoked_key_get_401_and_a_key_works_in_eith
 
 def test_a_customer_is_their_register_row_and_a_reader_does_not_see_consent_detail(served):
     full = served.get(f"/customers/{served.anna}", "customer_service").json()
-    assert full == TypeAdapter(dict).dump_python(customer_record(served.settings, served.anna), mode="json"), "the API serves the register row as read.py reads it"
+    as_read = TypeAdapter(dict).dump_python(customer_record(served.settings, served.anna), mode="json")
+    assert full == as_read, "the API serves the register row as read.py reads it"
     assert (full["surname"], full["street"], full["active_consents"], full["nix_registered"]) == ("Svensson", "Storgatan 1", 1, True)
     reader = served.get(f"/customers/{served.anna}", "reader").json()
     assert "active_consents" not in reader and "nix_registered" not in reader and reader["surname"] == "Svensson"
@@ -302,7 +303,9 @@ def test_contactability_answers_allowed_with_every_reason(served):
     assert bad.status_code == 422 and bad.json()["message"].startswith("query.channel: Input should be")
     naive = served.get(path, "marketing", params={"channel": "EMAIL", "purpose": "MARKETING", "company": ACME, "at": "2025-02-01T10:00:00"})
     assert naive.status_code == 422 and "time zone" in naive.json()["message"]
-    assert served.get("/customers/C-nobody/contactability", "marketing", params={"channel": "EMAIL", "purpose": "MARKETING", "company": ACME}).status_code == 404
+    assert (
+        served.get("/customers/C-nobody/contactability", "marketing", params={"channel": "EMAIL", "purpose": "MARKETING", "company": ACME}).status_code == 404
+    )
 
 
 def test_the_change_feed_pages_through_every_change_and_a_stored_cursor_gets_only_what_changed_since(served):
@@ -382,14 +385,24 @@ def test_refused_requests_are_logged_with_key_id_role_and_route_but_no_key_and_n
     served.post("/customers/lookup", "customer_service", json={"identity_number": served.number})
     time.sleep(0.5)
     text = served.log.read_text()
-    refusals = [json.loads(l) for l in text.splitlines() if '"api_request_refused"' in l]
+    refusals = [json.loads(entry) for entry in text.splitlines() if '"api_request_refused"' in entry]
     assert {(r["status"], r["role"], r["path"]) for r in refusals} >= {
         (403, "reader", "/customers/{customer_id}/history"),
         (403, "marketing", "/customers/lookup"),
         (401, None, "/customers/lookup"),
     }
     assert all(r["key_id"] for r in refusals if r["status"] == 403)
-    for secret in (served.number, served.number[2:], f"{served.number[2:8]}-{served.number[8:]}", served.protected_number, "Svensson", "Storgatan", "Anna", "rv_wrong", *served.keys.values()):
+    for secret in (
+        served.number,
+        served.number[2:],
+        f"{served.number[2:8]}-{served.number[8:]}",
+        served.protected_number,
+        "Svensson",
+        "Storgatan",
+        "Anna",
+        "rv_wrong",
+        *served.keys.values(),
+    ):
         assert secret not in text, f"the server's log holds {secret[:6]}..."
 
 
@@ -466,7 +479,9 @@ def test_error_bodies_name_the_field_and_never_repeat_what_was_sent(served):
             content=f'{{"identity_number": {number}'.encode(),
             headers={**_auth(served.keys["admin"]), "Content-Type": "application/json"},
         ),
-        "company too long": served.get(f"/customers/{served.anna}/contactability", "admin", params={"channel": "EMAIL", "purpose": "MARKETING", "company": "Anna Svensson " * 30}),
+        "company too long": served.get(
+            f"/customers/{served.anna}/contactability", "admin", params={"channel": "EMAIL", "purpose": "MARKETING", "company": "Anna Svensson " * 30}
+        ),
         "wash id": served.post("/wash", "admin", json={"company": ACME, "rows": [{"customer_id": f"{number} Anna"}]}),
     }
     assert answers["customer by number"].status_code == 404 and answers["history by number"].status_code == 404

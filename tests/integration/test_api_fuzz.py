@@ -30,17 +30,17 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from events import codec
-from events.jsonlines import parse_event
 from events.event_log import LogRecord
+from events.jsonlines import parse_event
+from events.settings import Settings
 from events.topics import ensure_topics
 from projections.audit import AuditProjection
+from projections.database import connect
 from projections.register import RegisterProjection
 from projections.runner import apply_batch
-from projections.database import connect
-from registervard.api.http_app import create_app
 from registervard.api.api_keys import create_key
+from registervard.api.http_app import create_app
 from registervard.demo import personnummer
-from events.settings import Settings
 from tests.builders import line, person
 from tests.integration.api_server import running_api
 

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from events.settings import Settings
 from projections.database import connect
 from registervard.api.api_keys import create_key
-from events.settings import Settings
 from tests.integration.api_server import running_api
 
 RATE = 5

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from events import codec
 from events.jsonlines import parse_event
-from events.sealing import unseal
-from projections.data_keys import key_store
 from events.publish import Publisher
+from events.sealing import unseal
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, AuditRow, verify_chain
-from projections.runner import run_projection
+from projections.data_keys import key_store
 from projections.database import connect
+from projections.runner import run_projection
 from tests.builders import line, person
 from tests.conftest import eventually, service_env
 from tests.integration.kafka_helpers import produce_raw

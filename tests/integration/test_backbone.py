@@ -14,8 +14,8 @@ from events.catalog import CustomerKind, CustomerRegistered, PersonName, Registr
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.sealing import unseal, unseal_bytes
-from projections.data_keys import key_store
 from events.topics import ensure_topics
+from projections.data_keys import key_store
 from projections.read import customer_record
 from projections.register import RegisterProjection
 from projections.runner import run_projection

@@ -20,10 +20,10 @@ from events import codec
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
+from projections.database import connect
 from projections.downstream import acknowledge, read_pending, run_downstream_publisher
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.database import connect
 from projections.tables import CustomerRow, OutboxRow
 from tests.builders import line, person
 from tests.conftest import eventually

@@ -24,17 +24,17 @@ from events.catalog import ErasureReason, SealedPersonalData
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.sealing import has_plain_personal_data, is_sealed, personal_fields, unseal
+from events.settings import Settings
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, verify_chain
-from projections.downstream import run_downstream_publisher
 from projections.data_keys import DatabaseKeyStore
+from projections.database import connect
+from projections.downstream import run_downstream_publisher
 from projections.rebuild import rebuild_register
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.database import connect
 from projections.tables import CustomerRow, IdentityLookupRow, NameHistoryRow
-from registervard.erasure import erase, retention_due
-from events.settings import Settings
+from registervard.erasure import erase
 from tests.builders import VALID_PERSONNUMMER, line, person
 from tests.conftest import eventually, service_env
 from tests.integration.kafka_helpers import read_topic
@@ -176,7 +176,7 @@ async def test_an_erasure_asked_twice_records_one_and_the_worker_refuses_new_fac
     async with Publisher(settings) as publisher:
         await publisher.publish(life(bo)[1:2])
     letters = await read_topic(settings.kafka, settings.dead_letter_topic, until=lambda ms: any(m.key == bo.encode() for m in ms))
-    record = codec.decode_record([m for m in letters if m.key == bo.encode()][0].value)[1]
+    record = codec.decode_record(next(m for m in letters if m.key == bo.encode()).value)[1]
     assert record["reason_code"] == "CUSTOMER_ERASED" and record["value"] is None, "nothing of an erased customer is kept"
     messages = await log_of(settings, bo, lambda ms: any(codec.event_name(m.value) == "PersonalDataPurgeRequested" for m in ms))
     assert sum(codec.event_name(m.value) == "CustomerErased" for m in messages) == 1
@@ -191,5 +191,5 @@ async def test_registervard_erase_publishes_the_erasure_to_the_intake(shredding)
     )
     assert done.returncode == 0, done.stderr
     intake = await read_topic(settings.kafka, settings.intake_topic, until=lambda ms: any(m.key == cid.encode() for m in ms))
-    event = codec.decode([m for m in intake if m.key == cid.encode()][0].value)
+    event = codec.decode(next(m for m in intake if m.key == cid.encode()).value)
     assert type(event).__name__ == "CustomerErased" and event.reason is ErasureReason.RETENTION_EXPIRED

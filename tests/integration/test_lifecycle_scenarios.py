@@ -9,8 +9,6 @@ from datetime import UTC, date, datetime
 import pytest
 
 from events import codec
-from events.sealing import unseal
-from projections.data_keys import key_store
 from events.catalog import (
     AddressChanged,
     Channel,
@@ -29,8 +27,10 @@ from events.catalog import (
 )
 from events.jsonlines import parse_event
 from events.publish import Publisher
+from events.sealing import unseal
 from events.topics import ensure_topics
 from processors.lifecycle import SOURCE, Admitted, Lifecycle
+from projections.data_keys import key_store
 from tests.builders import envelope, person
 from tests.integration.kafka_helpers import read_topic
 

@@ -52,7 +52,9 @@ async def test_the_worker_and_the_projection_count_what_they_did_without_naming_
             return text if admitted >= 1 and dead >= 1 else None
 
         worker_metrics = await eventually(counted, what="the worker's counters")
-        env = service_env(settings, REGISTERVARD_DATABASE_URL=f"sqlite:///{tmp_path / 'register.db'}", REGISTERVARD_PROJECTION_METRICS_PORT=str(projection_port))
+        env = service_env(
+            settings, REGISTERVARD_DATABASE_URL=f"sqlite:///{tmp_path / 'register.db'}", REGISTERVARD_PROJECTION_METRICS_PORT=str(projection_port)
+        )
         projection = subprocess.Popen([sys.executable, "-m", "registervard", "project"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
 

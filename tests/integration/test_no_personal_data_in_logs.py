@@ -22,10 +22,10 @@ import pytest
 from events import codec
 from events.jsonlines import parse_event
 from events.publish import Publisher
+from events.settings import Settings
 from events.topics import ensure_topics
 from projections.data_keys import DatabaseKeyStore
 from projections.database import connect
-from events.settings import Settings
 from tests.builders import line
 from tests.conftest import service_env
 from tests.integration.kafka_helpers import produce_raw, read_topic
@@ -92,7 +92,18 @@ async def test_personal_data_never_reaches_the_logs_valid_invalid_or_crashing(ka
         async with Publisher(settings) as publisher:
             await publisher.publish([parse_event(person(valid))])
             # refused by the rules (no registration yet): a dead letter, with the data sealed
-            await publisher.publish([parse_event(line("AddressChanged", late, effective_date="2025-03-01", address={"street": "Hemligvägen 7", "postal_code": "11122", "city": "Stockholm"}))])
+            await publisher.publish(
+                [
+                    parse_event(
+                        line(
+                            "AddressChanged",
+                            late,
+                            effective_date="2025-03-01",
+                            address={"street": "Hemligvägen 7", "postal_code": "11122", "city": "Stockholm"},
+                        )
+                    )
+                ]
+            )
         # invalid: a wrong check digit, produced raw past the publisher's validation
         right = parse_event(person(invalid))
         wrong = replace(right, registration=replace(right.registration, identity_number="197004124478"))

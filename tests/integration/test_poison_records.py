@@ -17,7 +17,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -28,14 +27,14 @@ from events import codec
 from events.catalog import SealedPersonalData
 from events.jsonlines import parse_event
 from events.publish import Publisher
+from events.settings import Settings
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, verify_chain
+from projections.database import connect
 from projections.register import RegisterProjection
 from projections.replay import replay_as_of
 from projections.runner import run_projection
-from projections.database import connect
 from projections.tables import CustomerRow, QuarantineRow
-from events.settings import Settings
 from tests.builders import line, person
 from tests.conftest import running_worker, service_env
 from tests.integration.kafka_helpers import produce_raw, read_topic

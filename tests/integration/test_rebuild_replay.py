@@ -18,15 +18,15 @@ import sqlalchemy
 from sqlalchemy import select
 
 from events.catalog import AddressChanged, PostalAddress
+from events.event_log import log_end_offsets
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
-from projections.rebuild import register_tables, rebuild_register
+from projections.database import connect
+from projections.rebuild import rebuild_register, register_tables
 from projections.register import RegisterProjection
-from events.event_log import log_end_offsets
 from projections.replay import parse_as_of, partition_for, replay_as_of
 from projections.runner import run_projection, stored_offsets
-from projections.database import connect
 from registervard.demo import demo_events
 from tests.builders import envelope, person
 from tests.conftest import service_env

@@ -35,8 +35,8 @@ from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
 from projections import migrations
-from projections.read import customer_history, customer_record
 from projections.database import connect
+from projections.read import customer_history, customer_record
 from projections.tables import AddressHistoryRow, Base, CompanyContactRow, CustomerRow, NameHistoryRow
 from tests.builders import envelope, person
 from tests.conftest import eventually
@@ -217,7 +217,8 @@ async def test_a_life_in_the_register_tables_and_a_protected_identity_hides_then
         before_protection = history
 
         async with Publisher(settings) as publisher:
-            await publisher.publish([ProtectedIdentitySet(envelope=envelope(anna, on=date(2025, 9, 1), source="SPAR"), protection=Protection.SKYDDAD_FOLKBOKFORING)])
+            protected = ProtectedIdentitySet(envelope=envelope(anna, on=date(2025, 9, 1), source="SPAR"), protection=Protection.SKYDDAD_FOLKBOKFORING)
+            await publisher.publish([protected])
         hidden = await record_where(project, anna, lambda r: r["protected"], "the protection in the register")
         assert [hidden[c] for c in ("given_names", "surname", "street", "postal_code", "city", "address_since")] == [None] * 6
         assert rows(project, AddressHistoryRow, customer_id=anna) == [], "no address history row is written while protected"

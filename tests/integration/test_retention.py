@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import insert
 
+from events.catalog import ErasureReason
 from projections.database import connect
 from projections.tables import CustomerRow
 from registervard.erasure import erasure_event, retention_due
-from events.catalog import ErasureReason
 from tests.conftest import service_env
 
 

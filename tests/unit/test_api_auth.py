@@ -11,12 +11,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
+from events.settings import Settings
 from projections.access import ApiKeyRow, DisclosureRow
 from projections.runner import beat
-from registervard.api.http_app import create_app
 from registervard.api.api_keys import KEY_PREFIX, create_key, find_key, key_hash, list_keys, revoke_key
+from registervard.api.http_app import create_app
 from registervard.api.roles import ENDPOINTS, ROLE_ENDPOINTS, ROLES, may_call, roles_for
-from events.settings import Settings
 
 PUBLIC = {"/health", "/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 

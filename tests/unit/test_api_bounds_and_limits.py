@@ -9,13 +9,13 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
+from events.settings import Settings
 from projections.tables import CustomerRow
 from registervard.api import auth as auth_module
 from registervard.api import erasure_routes as erasure_module
-from registervard.api.http_app import create_app
 from registervard.api.api_keys import create_key
+from registervard.api.http_app import create_app
 from registervard.erasure import erasure_event
-from events.settings import Settings
 from tests.builders import VALID_PERSONNUMMER
 
 SMALL_BODY, SMALL_WASH_BODY = 2_000, 20_000

@@ -36,7 +36,6 @@ from events.catalog import (
     Protection,
     WithdrawalReason,
 )
-from events.settings import Settings
 from events.contactability import (
     ALLOW_MESSAGES,
     DEFAULT_RULES_PATH,
@@ -50,6 +49,7 @@ from events.contactability import (
 from events.convert import to_plain
 from events.customer import NIX_OVERRIDE_VALIDITY_MONTHS, CustomerState, fold
 from events.jsonlines import parse_event
+from events.settings import Settings
 from tests.builders import envelope, person
 
 ANNA = "C-1"
@@ -576,9 +576,9 @@ def test_the_decision_is_deterministic_and_allowed_exactly_when_no_reason_denies
 @pytest.fixture
 def register(tmp_path, monkeypatch):
     """A SQLite register holding the states given, for `registervard contact check`."""
+    from projections.database import connect
     from projections.register import register_row
     from projections.sql import upsert
-    from projections.database import connect
     from projections.tables import CustomerRow, CustomerStateRow
 
     url = f"sqlite:///{tmp_path / 'register.db'}"

@@ -13,10 +13,10 @@ from events.jsonlines import parse_event
 from events.sealing import MemoryKeyStore, seal
 from projections.access import DisclosureRow
 from projections.audit import AuditRow, entry_fields
-from projections.extract import build_extract, render_html
 from projections.database import connect
-from projections.tables import CustomerRow, CustomerStateRow
+from projections.extract import build_extract, render_html
 from projections.register import register_row
+from projections.tables import CustomerRow, CustomerStateRow
 from tests.builders import line, person
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -30,7 +30,19 @@ def register(tmp_path, events, *, sealed_with=None, recipients=()):
         session.add(CustomerRow(**register_row(state)))
         for seq, event in enumerate(events, start=1):
             payload = codec.encode(seal(event, sealed_with.key_for(event.customer_id, create=True)) if sealed_with else event)
-            session.add(AuditRow(**entry_fields(event), seq=seq, topic="t", partition=0, offset=seq, duplicate_of_seq=None, payload=payload, prev_hash="0" * 64, hash="0" * 64))
+            session.add(
+                AuditRow(
+                    **entry_fields(event),
+                    seq=seq,
+                    topic="t",
+                    partition=0,
+                    offset=seq,
+                    duplicate_of_seq=None,
+                    payload=payload,
+                    prev_hash="0" * 64,
+                    hash="0" * 64,
+                )
+            )
         for recipient in recipients:
             session.add(DisclosureRow(customer_id=state.customer_id, recipient=recipient, channel="export", purpose=None, disclosed_at=NOW))
     return engine
@@ -51,7 +63,11 @@ def test_the_extract_holds_the_persons_own_data_even_when_protected_with_sources
     assert extract["data"]["protected_identity"] is True
     assert extract["data"]["name"] == {"given_names": "Anna", "surname": "Svensson"}
     assert extract["data"]["addresses"][0]["source"] == "TEST"
-    assert [(e["event"], e["source"]) for e in extract["history"]] == [("CustomerRegistered", "TEST"), ("ProtectedIdentitySet", "SPAR"), ("ConsentGiven", "WEBSHOP")]
+    assert [(e["event"], e["source"]) for e in extract["history"]] == [
+        ("CustomerRegistered", "TEST"),
+        ("ProtectedIdentitySet", "SPAR"),
+        ("ConsentGiven", "WEBSHOP"),
+    ]
     assert extract["history"][0]["facts"]["registration"]["identity_number"] == "198112189876"
     assert [c["company"] for c in extract["consents"]["active"]] == ["<script>Bolaget</script>"]
     assert [r["recipient"] for r in extract["recipients"]] == ["Tryckeriet AB"]

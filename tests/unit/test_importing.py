@@ -60,8 +60,25 @@ def the_rejection(values: dict[str, str]) -> RowRejected:
 
 def test_swedish_and_english_headers_map_to_the_same_fields_whatever_the_case_and_spacing():
     swedish = ["Kundnummer", "PERSONNUMMER", " Förnamn ", "Efternamn", "Företag", "C/O", "Gatuadress", "Postnummer", "Ort", "Land", "Telefon", "E-post"]
-    english = ["customer_id", "identity_number", "given_names", "surname", "company_name", "care of", "street", "postal_code", "city", "country", "phone", "email"]
-    assert resolve_columns(swedish) == resolve_columns(english) == dict(enumerate(importing.FIELDS[:5] + ("care_of", "street", "postal_code", "city", "country", "phone", "email")))
+    english = [
+        "customer_id",
+        "identity_number",
+        "given_names",
+        "surname",
+        "company_name",
+        "care of",
+        "street",
+        "postal_code",
+        "city",
+        "country",
+        "phone",
+        "email",
+    ]
+    assert (
+        resolve_columns(swedish)
+        == resolve_columns(english)
+        == dict(enumerate((*importing.FIELDS[:5], "care_of", "street", "postal_code", "city", "country", "phone", "email")))
+    )
 
 
 def test_organisationsnummer_maps_to_the_identity_number_and_unknown_columns_are_ignored():

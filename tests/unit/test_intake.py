@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from events import codec
-from events.catalog import CustomerRegistered, CustomerKind, PersonName, Registration
+from events.catalog import CustomerKind, CustomerRegistered, PersonName, Registration
 from events.jsonlines import parse_event
 from events.refusal import Refusal
 from processors.intake import admit, dead_letter
@@ -65,8 +65,9 @@ def test_a_message_larger_than_the_limit_is_rejected_before_it_is_decoded():
 
 
 def test_an_event_whose_personal_field_is_already_sealed_is_rejected_as_sealed_input():
-    from events.catalog import AddressChanged, SealedPersonalData
     from datetime import date
+
+    from events.catalog import AddressChanged, SealedPersonalData
 
     forged = AddressChanged(
         envelope=envelope("C-7"),

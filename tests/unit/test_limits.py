@@ -14,7 +14,7 @@ SEALING_OVERHEAD = 1024  # more than the worker's sealing adds to an event
 
 
 def test_the_packaged_limits_are_read_into_a_frozen_record():
-    assert isinstance(LIMITS, Limits) and LIMITS == load_limits(LIMITS_PATH)
+    assert isinstance(LIMITS, Limits) and load_limits(LIMITS_PATH) == LIMITS
     with pytest.raises(dataclasses.FrozenInstanceError):
         LIMITS.max_event_bytes = 10**9  # type: ignore[misc]
 

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
@@ -13,8 +14,8 @@ from typer.testing import CliRunner
 
 from events import publish, validation
 from events.publish import PublishInterrupted, publish_file
-from registervard.cli import app
 from events.settings import Settings
+from registervard.cli import app
 from tests.builders import line, person
 
 SETTINGS = Settings(kafka="127.0.0.1:1", topic_prefix="unit")
@@ -24,8 +25,8 @@ BAD = line("CustomerDeceased", "C-bad", date_of_death="0001-01-01")
 class FakePublisher:
     """Stands in for the Kafka producer: records each chunk, and fails on chunk `fail_on` (1-based)."""
 
-    chunks: list[list[tuple[bytes, bytes]]] = []
-    fail_on: int | None = None
+    chunks: ClassVar[list[list[tuple[bytes, bytes]]]] = []
+    fail_on: ClassVar[int | None] = None
 
     def __init__(self, settings: Settings) -> None:
         pass

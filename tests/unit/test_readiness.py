@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.orm import Session
 
+from events.settings import Settings
 from projections.runner import beat
 from projections.status import projection_health
 from projections.tables import ProjectionHealthRow
 from registervard.api.http_app import create_app
-from events.settings import Settings
 
 
 async def ready(app) -> httpx.Response:

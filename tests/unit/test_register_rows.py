@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from sqlalchemy import select
+
+from events import codec
 from events.catalog import (
     AddressChanged,
     Channel,
@@ -22,9 +25,6 @@ from events.catalog import (
     ProtectedIdentitySet,
     Protection,
 )
-from sqlalchemy import select
-
-from events import codec
 from events.customer import fold
 from events.event_log import LogRecord
 from events.jsonlines import parse_event

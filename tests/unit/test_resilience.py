@@ -5,19 +5,19 @@ from __future__ import annotations
 import logging
 
 import pytest
-from structlog.testing import capture_logs
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
+from structlog.testing import capture_logs
 
 from events import codec
-from events.jsonlines import parse_event
 from events.event_log import LogRecord, open_records
-from events.sealing import MemoryKeyStore, seal
-from projections.register import RegisterProjection
+from events.jsonlines import parse_event
 from events.retry import GaveUp, with_retry
-from projections.runner import apply_batch, stored_offsets
+from events.sealing import MemoryKeyStore, seal
 from projections.database import connect
+from projections.register import RegisterProjection
+from projections.runner import apply_batch, stored_offsets
 from projections.tables import CustomerRow, QuarantineRow
 from registervard.logging_setup import RepeatLimiter
 from tests.builders import person

@@ -47,7 +47,7 @@ def test_an_event_class_has_the_fields_of_its_schema_in_order_with_the_same_defa
     schema_fields = event_schema(name)["fields"]
     class_fields = dataclasses.fields(EVENT_TYPES[name])
     assert [f["name"] for f in schema_fields] == [f.name for f in class_fields]
-    for schema_field, class_field in zip(schema_fields, class_fields):
+    for schema_field, class_field in zip(schema_fields, class_fields, strict=False):
         has_default = class_field.default is not dataclasses.MISSING
         assert ("default" in schema_field) == has_default, f"{name}.{class_field.name}"
 

@@ -107,13 +107,13 @@ def test_unsealing_plain_events_changes_nothing():
 
 
 def test_the_database_key_store_wraps_keys_caches_them_and_destroys_for_good(tmp_path, monkeypatch):
-    import base64
     import os
+
+    from sqlalchemy.orm import Session
 
     from projections.access import DataKeyRow
     from projections.data_keys import DatabaseKeyStore
     from projections.database import connect
-    from sqlalchemy.orm import Session
 
     master = os.urandom(32)
     engine = connect(f"sqlite:///{tmp_path / 'keys.db'}")

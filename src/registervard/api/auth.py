@@ -19,8 +19,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from registervard.api.errors import ApiError, route_template
 from registervard.api.api_keys import find_key
+from registervard.api.errors import ApiError, route_template
 from registervard.api.ratelimit import RateLimits
 from registervard.api.roles import ENDPOINTS, may_call, roles_for
 

@@ -21,15 +21,17 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from events.settings import Settings
+from projections.database import connect
 from projections.migrations import HEAD, at_head
 from projections.status import projection_health
-from projections.database import connect
-from registervard.api import customers, erasure_routes as erasure, feed, wash_routes as wash
+from registervard.api import customers, feed
+from registervard.api import erasure_routes as erasure
+from registervard.api import wash_routes as wash
 from registervard.api.body_limit import BodyLimit
 from registervard.api.errors import install_error_handlers
-from registervard.api.http_metrics import install_metrics
+from registervard.api.http_metrics import UNMATCHED, ApiMetrics, install_metrics
 from registervard.api.ratelimit import RateLimits
-from events.settings import Settings
 
 log = structlog.get_logger("registervard.api")
 
@@ -79,14 +81,15 @@ class Database:
 
 
 class RequestLog:
-    """ASGI middleware: one log line per request with method, route template, status, duration and key id.
+    """ASGI middleware: one log line and one metrics observation per request (method, route template, status, duration; key id in the log).
 
     Replaces uvicorn's access log, which prints the raw path and query. No query
     string, body or header is logged.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,14 +107,16 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
+            seconds = time.perf_counter() - started
+            template = getattr(scope.get("route"), "path", None)
             state = scope.get("state") or {}
+            self.metrics.observe(scope["method"], template or UNMATCHED, status, seconds)
             log.info(
                 "api_request",
                 method=scope["method"],
-                path=getattr(route, "path", None) or "(no route)",
+                path=template or "(no route)",
                 status=status,
-                ms=round((time.perf_counter() - started) * 1000, 2),
+                ms=round(seconds * 1000, 2),
                 key_id=state.get("key_id"),
             )
 
@@ -147,8 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(erasure.router)
     # Added innermost first: metrics and the request log also see what the body limit refuses.
     app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, limits_by_path={"/wash": settings.api_max_wash_body_bytes})
-    app.add_middleware(RequestLog)
-    install_metrics(app)
+    app.add_middleware(RequestLog, metrics=install_metrics(app))
 
     @app.get("/health", tags=["operations"], summary="The process is up")
     async def health() -> dict[str, str]:
@@ -166,7 +170,7 @@ def create_app(settings: Settings) -> FastAPI:
         checks: dict[str, Any] = {}
         try:
             migrated = await asyncio.to_thread(_database_ok, database)
-        except Exception as error:  # noqa: BLE001 - any failure to reach the database means not ready
+        except Exception as error:
             checks["database"] = {"reachable": False, "error_type": type(error).__name__}
             return _not_ready("The register database cannot be reached.", checks)
         checks["database"] = {"reachable": True, "at_head": migrated, "expected_revision": HEAD}
@@ -186,7 +190,7 @@ def create_app(settings: Settings) -> FastAPI:
             status = await asyncio.wait_for(register_status(request.app.state.settings), READY_KAFKA_TIMEOUT)
             checks["kafka"] = "reachable"
             checks["register"] = {"lag": status.lag, "events_in_log": status.events_in_log, "customers": sum(status.customers.values())}
-        except Exception as error:  # noqa: BLE001 - Kafka down or slow: report it, stay ready
+        except Exception as error:
             checks["kafka"] = "unreachable"
             checks["register"] = {"lag": None, "error_type": type(error).__name__}
         return {"status": "ready", "checks": checks}

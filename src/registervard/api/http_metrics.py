@@ -12,12 +12,9 @@ apps in one process, as in tests, do not share counters.
 
 from __future__ import annotations
 
-import time
-
 from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 UNMATCHED = "unmatched"
@@ -47,37 +44,9 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-class MetricsMiddleware:
-    """ASGI middleware: observes every HTTP request once it is answered (or has failed: status 500)."""
-
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)
-
-
 def install_metrics(app: FastAPI) -> ApiMetrics:
-    """Add the metrics middleware and GET /metrics to `app`."""
+    """Add GET /metrics to `app`; the request log middleware (`http_app.RequestLog`) observes each request."""
     metrics = ApiMetrics()
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.get(
         "/metrics",
