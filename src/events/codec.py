@@ -61,6 +61,7 @@ def decode_record(data: bytes) -> tuple[str, dict[str, Any]]:
     trailing = len(data) - HEADER_SIZE - body.tell()
     if trailing:  # a body that reads as an event but is not all of the message: corrupt, or smuggling bytes
         raise Refusal("", f"{writer.name} body is followed by {trailing} trailing bytes", code="UNDECODABLE")
+    assert isinstance(datum, dict)  # every schema is a record (events.schemas), so fastavro read a dict
     return writer.name, datum
 
 

@@ -68,7 +68,7 @@ def to_plain(value: Any, *, for_json: bool = False) -> Any:
 def from_plain(cls: type[T], data: Any, path: str = "") -> T:
     """Build a record of `cls` from plain data, or raise a Refusal naming the field."""
     try:
-        return _converter(cls)(data)
+        return _converter(cls)(data)  # type: ignore[arg-type]  # a class is hashable; mypy says not (python/mypy#11470)
     except Refusal as error:
         raise error.within(path) if path else error from None
 
@@ -77,7 +77,7 @@ Converter = Callable[[Any], Any]
 
 
 def _describe(tp: Any) -> str:
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return f"an object ({tp.__name__})"
     return {
         str: "a string",
@@ -97,7 +97,7 @@ def _converter(tp: Any) -> Converter:
         return _union_converter(typing.get_args(tp))
     if typing.get_origin(tp) in (tuple, frozenset):
         return _collection_converter(typing.get_origin(tp), typing.get_args(tp)[0])
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _record_converter(tp)
     if isinstance(tp, type) and issubclass(tp, StrEnum):
         return _enum_converter(tp)
@@ -107,7 +107,7 @@ def _converter(tp: Any) -> Converter:
 def _union_converter(options: tuple[Any, ...]) -> Converter:
     optional = type(None) in options
     candidates = [(o, _converter(o)) for o in options if o is not type(None)]
-    by_avro_name = {avro_name(o): c for o, c in candidates if dataclasses.is_dataclass(o)}
+    by_avro_name = {avro_name(o): c for o, c in candidates if isinstance(o, type) and dataclasses.is_dataclass(o)}
 
     def convert(value: Any) -> Any:
         if value is None:

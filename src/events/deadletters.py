@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from events import codec
 from events.catalog import Event
@@ -85,7 +85,7 @@ async def resend(settings: Settings, letters: list[DeadLetter], keys: KeyStore) 
     return len(letters)
 
 
-def _dead_letter(message) -> DeadLetter:  # type: ignore[no-untyped-def]
+def _dead_letter(message: ConsumerRecord[bytes, bytes]) -> DeadLetter:
     _, record = codec.decode_record(message.value)
     return DeadLetter(
         partition=message.partition,

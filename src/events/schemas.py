@@ -50,6 +50,7 @@ def _parse_folder(folder: Path, version: str) -> dict[str, Schema]:
         expanded = expand_schema(parse_schema(_read_json(path), named_schemas=dict(named)))
         canonical = to_parsing_canonical_form(expanded)
         parsed = parse_schema(expanded)
+        assert isinstance(parsed, dict), f"{path} is not a record schema"  # each file holds one record; fastavro's type allows any schema
         schemas[path.stem] = Schema(
             name=path.stem,
             version=version,

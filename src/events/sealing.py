@@ -101,6 +101,23 @@ class KeyStore(Protocol):
         """Whether the customer's key was destroyed."""
 
 
+class BatchKeyStore(KeyStore, Protocol):
+    """A key store that also reads or creates many customers' keys at once and caches them (`projections.data_keys`).
+
+    The worker needs `ensure` (one transaction for a batch's new customers). Readers are handed a plain `KeyStore`
+    and use `warm` and `forget` only when the store has them (`unseal_each`).
+    """
+
+    def ensure(self, customer_ids: typing.Iterable[str], create: bool = True) -> None:
+        """Cache these customers' keys; with `create`, make keys for those that have none, all in one go."""
+
+    def warm(self, customer_ids: typing.Iterable[str]) -> None:
+        """Read these customers' keys into the cache, a few queries for all of them."""
+
+    def forget(self, customer_id: str) -> None:
+        """Drop the customer's key from the cache (it may have been destroyed elsewhere)."""
+
+
 class MemoryKeyStore:
     """A key store in memory: for tests and benchmarks."""
 
@@ -228,14 +245,14 @@ def _branch(event_type: type[Event], field: str) -> tuple[Any, Any]:
 
 
 def _avro(event_type: type[Event], field: str, value: Any) -> bytes:
-    branch, _ = _branch(event_type, field)
+    branch, _ = _branch(event_type, field)  # type: ignore[arg-type]  # a class is hashable; mypy says not (python/mypy#11470)
     buffer = io.BytesIO()
     schemaless_writer(buffer, branch, to_plain(value))
     return buffer.getvalue()
 
 
 def _from_avro(event_type: type[Event], field: str, plaintext: bytes) -> Any:
-    branch, plain_type = _branch(event_type, field)
+    branch, plain_type = _branch(event_type, field)  # type: ignore[arg-type]  # a class is hashable; mypy says not (python/mypy#11470)
     datum = schemaless_reader(io.BytesIO(plaintext), branch, None, return_record_name=True, return_record_name_override=True)
     return from_plain(plain_type, datum)
 

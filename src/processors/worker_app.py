@@ -47,14 +47,14 @@ import sys
 import time
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Any, NoReturn, cast
 
 import faust
 import structlog
 
 from events.event_log import Quarantined, read_log
 from events.retry import in_thread_with_retry, with_retry
-from events.sealing import KeyStore
+from events.sealing import BatchKeyStore
 from events.settings import STATE_DIR, Settings
 from processors import policy
 from processors import worker_metrics as metrics
@@ -89,7 +89,7 @@ def stop_now(error: BaseException, where: str) -> NoReturn:
     os._exit(code)
 
 
-def create_app(settings: Settings, keys: KeyStore) -> faust.App:
+def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
     """A Faust app wired to the topics named by `settings`, sealing with the customers' data keys in `keys`.
 
     What to do with each message, lapsed consent and the log at startup is `processors.policy`'s to decide;
@@ -114,7 +114,7 @@ def create_app(settings: Settings, keys: KeyStore) -> faust.App:
         broker_max_poll_records=2000,
         stream_buffer_maxsize=16384,
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     intake = app.topic(settings.intake_topic, **raw)
     event_log = app.topic(settings.events_topic, **raw)
     dead_letters = app.topic(settings.dead_letter_topic, **raw)
@@ -163,12 +163,13 @@ def create_app(settings: Settings, keys: KeyStore) -> faust.App:
             stop_now(error, "rebuilding the state from the log")
 
     @app.agent(intake)
-    async def admit_to_log(stream: faust.Stream) -> None:
+    async def admit_to_log(stream: faust.StreamT) -> None:
         await ready.wait()
         in_batch = False
         try:
             # Batches amortise Faust's per-message cost; order per key is kept within and across batches.
-            async for batch in stream.take_events(1000, within=0.05):
+            # Faust hands an agent a Stream, but types it as StreamT, which lacks take_events.
+            async for batch in cast(faust.Stream, stream).take_events(1000, within=0.05):
                 in_batch = True
                 await handle_batch(batch)
                 in_batch = False

@@ -26,13 +26,13 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
 from sqlalchemy import delete, exists, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session
 
 from events import codec
@@ -121,7 +121,8 @@ def acknowledge(engine: Engine, sent: Sequence[Pending]) -> int:
                 if p.version is not None
                 else ~exists().where(CustomerRow.customer_id == p.customer_id)
             )
-            result = session.execute(delete(OutboxRow).where(OutboxRow.customer_id == p.customer_id, unchanged))
+            # A DELETE's result is a CursorResult (with rowcount); Session.execute is typed to return the base Result.
+            result = cast(CursorResult[Any], session.execute(delete(OutboxRow).where(OutboxRow.customer_id == p.customer_id, unchanged)))
             deleted += result.rowcount or 0
     return deleted
 

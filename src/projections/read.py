@@ -37,7 +37,7 @@ def customer_history(settings: Settings, customer_id: str) -> dict[str, Any] | N
         if customer is None:
             return None
 
-        def rows(table: type[Base], *order: Any) -> list[dict[str, Any]]:
+        def rows(table: type[AddressHistoryRow | NameHistoryRow | ConsentRow | NixStatusRow], *order: Any) -> list[dict[str, Any]]:
             found = session.scalars(select(table).where(table.customer_id == customer_id).order_by(*order))
             return [_as_dict(row, drop=("customer_id",)) for row in found]
 

@@ -39,6 +39,7 @@ customer still waiting in the live outbox at the swap.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,9 +49,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import MetaData, Table, create_engine, delete, event, exists, func, insert, select, text
+from sqlalchemy import Constraint, Index, MetaData, Table, create_engine, delete, event, exists, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from events.customer import CustomerState
 from events.event_log import LogRecord, log_end_offsets, log_partitions, open_records, read_log_records
@@ -87,7 +89,8 @@ def rebuild_copies(tables: Sequence[Table], suffix: str = REBUILD_SUFFIX) -> dic
     copies: dict[str, Table] = {}
     for table in tables:
         copy = table.to_metadata(metadata, name=f"{table.name}{suffix}")
-        for item in [*copy.indexes, *copy.constraints]:
+        named: list[Index | Constraint] = [*copy.indexes, *copy.constraints]
+        for item in named:
             if isinstance(item.name, str) and item.name:
                 item.name = item.name.replace(table.name, copy.name) if table.name in item.name else f"{item.name}{suffix}"
         copies[table.name] = copy
@@ -221,11 +224,11 @@ def _sqlite_write_lock(engine: Engine) -> Iterator[Connection]:
     locking = create_engine(engine.url, connect_args={"timeout": 60})
 
     @event.listens_for(locking, "connect")
-    def _no_implicit_transactions(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _no_implicit_transactions(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None
 
     @event.listens_for(locking, "begin")
-    def _begin_immediate(connection):  # type: ignore[no-untyped-def]
+    def _begin_immediate(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.engine import Connection
@@ -88,7 +88,7 @@ class RegisterProjection:
         # One row per customer: upserted, which locks them in customer order as downstream.acknowledge expects.
         for table in (CustomerStateRow, CustomerRow):
             upsert(session, table, [row for per_customer in rows for row in per_customer[table]])
-        replace_rows(session, changed, rows, {table: cast(Table, table.__table__) for table in DETAIL_TABLES})
+        replace_rows(session, changed, rows, {table: table.__table__ for table in DETAIL_TABLES})
         upsert(session, OutboxRow, [{"customer_id": c} for c in changed])
 
 

@@ -10,7 +10,8 @@ from projections.runner import Projection
 
 def projections(settings: Settings, only: list[str] | None = None) -> list[Projection]:
     """The projections to run: all of them, or those named in `only`."""
-    available: dict[str, Projection] = {p.name: p for p in [RegisterProjection(settings.lookup_key), AuditProjection()]}
+    every: list[Projection] = [RegisterProjection(settings.lookup_key), AuditProjection()]
+    available = {p.name: p for p in every}
     unknown = sorted(set(only or ()) - set(available))
     if unknown:
         raise ValueError(f"unknown projection(s) {', '.join(unknown)}; choose from {', '.join(available)}")

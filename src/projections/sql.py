@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -16,8 +19,9 @@ def upsert(session: Session, table: type[Base], rows: list[dict[str, Any]]) -> N
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}[dialect]
-    statement = insert(table)
+    # Typed per dialect: left to itself mypy joins the two into core `insert`, whose Insert has no ON CONFLICT.
+    inserts: dict[str, Callable[[type[Base]], SqliteInsert | PostgresqlInsert]] = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+    statement = inserts[dialect](table)
     keys = [column.name for column in table.__table__.primary_key]
     replaced = {name: statement.excluded[name] for name in rows[0] if name not in keys}
     if replaced:

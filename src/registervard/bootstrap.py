@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from events.sealing import KeyStore
+from events.sealing import BatchKeyStore
 from events.settings import Settings
 from projections.data_keys import key_store
 from projections.database import connect
@@ -30,7 +30,7 @@ class Services:
 
     settings: Settings
     _engine: Engine | None = field(default=None, repr=False)
-    _keys: KeyStore | None = field(default=None, repr=False)
+    _keys: BatchKeyStore | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -42,7 +42,7 @@ class Services:
             return self._engine
 
     @property
-    def keys(self) -> KeyStore:
+    def keys(self) -> BatchKeyStore:
         """The customers' data keys (`settings.key_store_url`, wrapped with the master key), opened on first use."""
         with self._lock:
             if self._keys is None:

@@ -23,9 +23,9 @@ import sys
 import time
 import traceback
 from types import TracebackType
-from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 _PERSONAL_FIELDS = frozenset(
     {"name", "given_names", "surname", "company_name", "address", "street", "postal_code", "city", "care_of",
@@ -46,7 +46,7 @@ def redact_text(text: str) -> str:
     return text
 
 
-def redact_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_personal_data(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: drop fields named like personal data, mask what looks like it in strings."""
     for key in list(event_dict):
         if key in _PERSONAL_FIELDS:
@@ -79,14 +79,14 @@ def safe_exception(exc_type: type[BaseException] | None, value: BaseException | 
         seen.add(id(current))
         if not _trusted(current.exc_type):
             current._str = WITHHELD  # type: ignore[attr-defined]
-            current.__notes__ = None  # type: ignore[attr-defined]
+            current.__notes__ = None
         else:
             current._str = redact_text(current._str or "")  # type: ignore[attr-defined]
         pending += [current.__cause__, current.__context__, *(getattr(current, "exceptions", None) or [])]
     return "".join(rendered.format()) if rendered else ""
 
 
-def safe_exc_info(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def safe_exc_info(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: turn `exc_info` into a safe `exception` string (replaces format_exc_info)."""
     exc_info = event_dict.pop("exc_info", None)
     if not exc_info:
@@ -142,7 +142,7 @@ class RepeatLimiter(logging.Filter):
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     """Set up structlog (and the standard library's logging, which faust and aiokafka use)."""
     as_json = not sys.stderr.isatty() if json is None else json
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         redact_personal_data,
         structlog.processors.add_log_level,

@@ -12,7 +12,7 @@ path values, query or body.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from fastapi import Depends, Request, Security
@@ -81,7 +81,7 @@ def authorize(endpoint: str) -> Any:
     return Depends(dependency)
 
 
-def _refuse(request: Request, status: int, code: str, message: str, key_id: str | None = None, role: str | None = None) -> None:
+def _refuse(request: Request, status: int, code: str, message: str, key_id: str | None = None, role: str | None = None) -> NoReturn:
     log.warning(
         "api_request_refused",
         status=status,

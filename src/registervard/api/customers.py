@@ -24,7 +24,7 @@ from registervard.api.records import for_role, record_dict, record_disclosures, 
 
 router = APIRouter(tags=["customers"], responses=ERROR_RESPONSES)
 
-NOT_FOUND = {404: {"model": ErrorBody, "description": "The register has no such customer (CUSTOMER_NOT_FOUND)."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "The register has no such customer (CUSTOMER_NOT_FOUND)."}}
 
 
 def not_found() -> ApiError:

@@ -72,7 +72,7 @@ def changes(
     with Session(request.app.state.database.engine()) as session, session.begin():
         changed, next_cursor = changed_customers(session, cursor, limit)
         found = records(session, [c for c, _ in changed])
-        items = []
+        items: list[dict[str, Any]] = []
         for customer_id, seq in changed:
             record = found.get(customer_id)
             if record is None or record["status"] == "ERASED":
