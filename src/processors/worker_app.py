@@ -93,7 +93,8 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
     """A Faust app wired to the topics named by `settings`, sealing with the customers' data keys in `keys`.
 
     What to do with each message, lapsed consent and the log at startup is `processors.policy`'s to decide;
-    here it is carried out: sends, waits for the broker, key store calls with retries, metrics and logs."""
+    `Worker` carries it out (sends, waits for the broker, key store calls with retries, metrics and logs);
+    this function only wires Faust's agent, task and timer to it."""
     (STATE_DIR / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last folder of its datadir
     app = faust.App(
         f"{settings.topic_prefix}.processors",
@@ -116,62 +117,25 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     intake = app.topic(settings.intake_topic, **raw)
-    event_log = app.topic(settings.events_topic, **raw)
-    dead_letters = app.topic(settings.dead_letter_topic, **raw)
-    lifecycle = Lifecycle()
-    ready = asyncio.Event()
-    encrypt = settings.encryption
-    sealer = policy.Sealer(keys if encrypt else None)
-    budget = settings.retry_seconds
-
-    async def send(records: Sequence[policy.Record]) -> list[Awaitable[object]]:
-        """Send records to the log, in order; the returned futures say when the broker has them."""
-        return [await event_log.send(key=record.key, value=record.value) for record in records]
-
-    async def erase_key(customer_id: str) -> None:
-        destroyed = await in_thread_with_retry(keys.destroy, customer_id, what="destroy a data key", budget=budget)
-        log.info("data_key_destroyed", customer_id=customer_id, had_key=destroyed)
-
-    def quarantined(bad: Quarantined) -> None:
-        metrics.QUARANTINED.labels(code=bad.code).inc()
-        log.warning("record_quarantined", partition=bad.record.partition, offset=bad.record.offset, code=bad.code)
-
-    async def read_state() -> policy.Rebuilt:
-        """Fold the whole log (an attempt cut short leaves nothing behind)."""
-        return policy.rebuild([event async for event in read_log(settings, keys=keys, on_quarantine=quarantined)])
+    worker = Worker(app, settings, keys, event_log=app.topic(settings.events_topic, **raw), dead_letters=app.topic(settings.dead_letter_topic, **raw))
 
     @app.task
     async def rebuild_state() -> None:
-        nonlocal lifecycle
         try:
-            started = datetime.now(UTC)
-            rebuilt = await with_retry(read_state, what="read the event log", budget=budget)
-            lifecycle = rebuilt.lifecycle
-            await asyncio.gather(*await send(policy.to_log(rebuilt.missing, sealer)))
-            for customer_id in rebuilt.erased:  # a crash between appending CustomerErased and destroying the key
-                if not await in_thread_with_retry(keys.is_destroyed, customer_id, what="read a data key", budget=budget):
-                    await erase_key(customer_id)
-            metrics.CUSTOMERS.set(len(lifecycle.states))
-            log.info(
-                "worker_ready",
-                customers=len(lifecycle.states),
-                consequences_appended=len(rebuilt.missing),
-                seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
-            )
-            ready.set()
+            await worker.rebuild_state()
         except BaseException as error:
             stop_now(error, "rebuilding the state from the log")
 
     @app.agent(intake)
-    async def admit_to_log(stream: faust.StreamT) -> None:
-        await ready.wait()
+    async def admit_to_log(stream: faust.types.StreamT) -> None:
+        await worker.ready.wait()
         in_batch = False
         try:
             # Batches amortise Faust's per-message cost; order per key is kept within and across batches.
             # Faust hands an agent a Stream, but types it as StreamT, which lacks take_events.
             async for batch in cast(faust.Stream, stream).take_events(1000, within=0.05):
                 in_batch = True
-                await handle_batch(batch)
+                await worker.handle_batch(batch)
                 in_batch = False
         except asyncio.CancelledError:
             if in_batch:  # stopping mid-batch: Faust would ack the whole batch on the way out
@@ -180,41 +144,97 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
         except BaseException as error:  # Faust acks a batch when its loop ends, even after an error: end before it can
             stop_now(error, "admitting intake messages")
 
-    async def handle_batch(batch: Sequence[faust.types.EventT]) -> None:
+    @app.timer(interval=settings.expiry_check_seconds)
+    async def expire_consents() -> None:
+        if not worker.ready.is_set():
+            return
+        try:
+            await worker.expire_consents()
+        except BaseException as error:  # the state holds expiries the log may lack: start again from the log
+            stop_now(error, "appending lapsed consents")
+
+    return app
+
+
+class Worker:
+    """Carries out the policy's decisions: what the broker must have before an intake offset may be committed."""
+
+    def __init__(self, app: faust.App, settings: Settings, keys: BatchKeyStore, *, event_log: faust.types.TopicT, dead_letters: faust.types.TopicT) -> None:
+        self.app = app
+        self.settings = settings
+        self.keys = keys
+        self.event_log = event_log
+        self.dead_letters = dead_letters
+        self.lifecycle = Lifecycle()
+        self.ready = asyncio.Event()
+        """Set once the state has been folded from the log; nothing is admitted before."""
+        self.sealer = policy.Sealer(keys if settings.encryption else None)
+        self.budget = settings.retry_seconds
+
+    async def rebuild_state(self) -> None:
+        """Fold the whole log, append the consequences it lacks, destroy keys an erasure left behind; then be ready."""
+        started = datetime.now(UTC)
+        rebuilt = await with_retry(self._read_state, what="read the event log", budget=self.budget)
+        self.lifecycle = rebuilt.lifecycle
+        await asyncio.gather(*await self._send(policy.to_log(rebuilt.missing, self.sealer)))
+        for customer_id in rebuilt.erased:  # a crash between appending CustomerErased and destroying the key
+            if not await in_thread_with_retry(self.keys.is_destroyed, customer_id, what="read a data key", budget=self.budget):
+                await self._erase_key(customer_id)
+        metrics.CUSTOMERS.set(len(self.lifecycle.states))
+        log.info(
+            "worker_ready",
+            customers=len(self.lifecycle.states),
+            consequences_appended=len(rebuilt.missing),
+            seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
+        )
+        self.ready.set()
+
+    async def handle_batch(self, batch: Sequence[faust.types.EventT]) -> None:
         """Handle a batch of intake messages and wait until the broker has everything they produced."""
         started = time.monotonic()
-        if encrypt:  # one transaction for the batch's new customers' keys
-            await in_thread_with_retry(keys.ensure, policy.key_holders(m.key for m in batch), what="create data keys", budget=budget)
+        if self.sealer.keys is not None:  # one transaction for the batch's new customers' keys
+            holders = policy.key_holders(m.key for m in batch)
+            await in_thread_with_retry(self.keys.ensure, holders, what="create data keys", budget=self.budget)
         pending: list[Awaitable[object]] = []
         for message in batch:
-            pending += await handle(message)
+            pending += await self._handle(message)
         await asyncio.gather(*pending)  # only now may Faust commit these offsets
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
-        metrics.CUSTOMERS.set(len(lifecycle.states))
+        metrics.CUSTOMERS.set(len(self.lifecycle.states))
         last = batch[-1].message
-        highwater = app.consumer.highwater(last.tp)
+        highwater = self.app.consumer.highwater(last.tp)
         if highwater is not None:
             metrics.INTAKE_LAG.labels(partition=str(last.partition)).set(max(0, highwater - last.offset - 1))
 
-    async def handle(message: faust.types.EventT) -> list[Awaitable[object]]:
+    async def expire_consents(self) -> None:
+        """Append the consents that have lapsed by now, and wait until the broker has them."""
+        expired = policy.expire(self.lifecycle, datetime.now(UTC), self.sealer)
+        await asyncio.gather(*await self._send(expired.records))
+        for event in expired.derived:
+            metrics.DERIVED.labels(event_type=type(event).__name__).inc()
+        if expired.derived:
+            log.info("consents_expired", count=len(expired.derived))
+
+    async def _handle(self, message: faust.types.EventT) -> list[Awaitable[object]]:
         """Carry out the policy's decision on one intake message; the sends it made."""
         where = message.message
-        decision = policy.decide(policy.IntakeMessage(message.key, message.value, where.topic, where.partition, where.offset), lifecycle, sealer)
+        intake = policy.IntakeMessage(message.key, message.value, where.topic, where.partition, where.offset)
+        decision = policy.decide(intake, self.lifecycle, self.sealer)
         if isinstance(decision, policy.Append):
-            futures = await send(decision.records)
+            futures = await self._send(decision.records)
             if decision.admitted is not None:  # always, for an intake message
                 metrics.ADMITTED.labels(event_type=type(decision.admitted).__name__).inc()
             for follower in decision.derived:
                 metrics.DERIVED.labels(event_type=type(follower).__name__).inc()
             if decision.destroy_key is not None:
                 await asyncio.gather(*futures)  # in the log before the key goes
-                await erase_key(decision.destroy_key)
+                await self._erase_key(decision.destroy_key)
             return futures
         if isinstance(decision, policy.Drop):
             metrics.DUPLICATES.inc()
             log.info("duplicate_dropped", event_id=str(decision.duplicate.event_id))
             return []
-        future = await dead_letters.send(key=decision.key, value=decision.encoded())
+        future = await self.dead_letters.send(key=decision.key, value=decision.encoded())
         metrics.DEAD_LETTERED.labels(code=decision.refusal.code).inc()
         log.warning(
             "event_rejected",
@@ -225,18 +245,19 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
         )
         return [future]
 
-    @app.timer(interval=settings.expiry_check_seconds)
-    async def expire_consents() -> None:
-        if not ready.is_set():
-            return
-        try:
-            expired = policy.expire(lifecycle, datetime.now(UTC), sealer)
-            await asyncio.gather(*await send(expired.records))
-        except BaseException as error:  # the state holds expiries the log may lack: start again from the log
-            stop_now(error, "appending lapsed consents")
-        for event in expired.derived:
-            metrics.DERIVED.labels(event_type=type(event).__name__).inc()
-        if expired.derived:
-            log.info("consents_expired", count=len(expired.derived))
+    async def _send(self, records: Sequence[policy.Record]) -> list[Awaitable[object]]:
+        """Send records to the log, in order; the returned futures say when the broker has them."""
+        return [await self.event_log.send(key=record.key, value=record.value) for record in records]
 
-    return app
+    async def _erase_key(self, customer_id: str) -> None:
+        destroyed = await in_thread_with_retry(self.keys.destroy, customer_id, what="destroy a data key", budget=self.budget)
+        log.info("data_key_destroyed", customer_id=customer_id, had_key=destroyed)
+
+    async def _read_state(self) -> policy.Rebuilt:
+        """Fold the whole log (an attempt cut short leaves nothing behind)."""
+        return policy.rebuild([event async for event in read_log(self.settings, keys=self.keys, on_quarantine=_quarantined)])
+
+
+def _quarantined(bad: Quarantined) -> None:
+    metrics.QUARANTINED.labels(code=bad.code).inc()
+    log.warning("record_quarantined", partition=bad.record.partition, offset=bad.record.offset, code=bad.code)
