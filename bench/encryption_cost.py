@@ -29,6 +29,7 @@ from events.publish import Publisher
 from events.sealing import MemoryKeyStore, seal, unseal
 from events.settings import Settings
 from events.topics import ensure_topics
+from projections.data_keys import key_store
 from projections.database import connect
 from projections.rebuild import rebuild_register
 
@@ -75,7 +76,7 @@ async def one_mode(kafka: str, encryption: str, events: list, workdir: Path) -> 
         worker.wait(timeout=30)
     in_log = sum((await log_end_offsets(settings)).values())
     started = time.perf_counter()
-    report = await rebuild_register(settings)
+    report = await rebuild_register(settings, keys=key_store(settings))
     rebuild = time.perf_counter() - started
     return {
         "publish_to_log_s": round(to_log, 3),

@@ -25,6 +25,7 @@ from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.settings import Settings
 from events.topics import ensure_topics
+from projections.data_keys import key_store
 from projections.rebuild import rebuild_register
 from registervard.demo import demo_events
 
@@ -60,7 +61,7 @@ async def main() -> None:
     try:
         for label, url in targets.items():
             started = time.perf_counter()
-            report = await rebuild_register(replace(settings, database_url=url))
+            report = await rebuild_register(replace(settings, database_url=url), keys=key_store(replace(settings, database_url=url)))
             seconds = time.perf_counter() - started
             result[f"rebuild_{label}_events_per_s"] = round(report.events / seconds)
             result[f"rebuild_{label}_phases_s"] = report.seconds

@@ -58,7 +58,6 @@ from events.customer import CustomerState
 from events.event_log import LogRecord, log_end_offsets, log_partitions, open_records, read_log_records
 from events.sealing import KeyStore
 from events.settings import Settings
-from projections.data_keys import key_store
 from projections.database import connect
 from projections.register import ROW_TABLES, RegisterProjection, customer_rows, fold_events, replace_rows
 from projections.runner import stored_offsets
@@ -132,8 +131,6 @@ async def fold_log(
 ) -> tuple[Fold, set[str]]:
     """Fold the log from `fold`'s offsets (the beginning for a new one) up to `end` (default: the end now)."""
     fold = fold or Fold()
-    if fold.keys is None:
-        fold.keys = key_store(settings)
     changed: set[str] = set()
     async for batch in read_log_records(settings, start=fold.offsets, end=end, on_progress=on_progress):
         changed |= fold.apply(batch)
@@ -343,13 +340,16 @@ class _Stopwatch:
 async def rebuild_register(
     settings: Settings,
     *,
+    keys: KeyStore,
     engine: Engine | None = None,
     on_progress: Progress | None = None,
     chunk: int = 2000,
     catch_up_until: int = 500,
     lock_attempts: int = 40,
 ) -> RebuildReport:
-    """Rebuild the register from the log into fresh tables and swap them in; the old ones serve reads until then."""
+    """Rebuild the register from the log into fresh tables and swap them in; the old ones serve reads until then.
+
+    The log's sealed personal data is opened with the customers' data keys in `keys`."""
     engine = engine or connect(settings.database_url)
     tables = register_tables()
     copies = rebuild_copies(tables)
@@ -358,7 +358,7 @@ async def rebuild_register(
     stopwatch = _Stopwatch(report.seconds)
 
     await log_partitions(settings)  # a clear error when the topic does not exist
-    fold, _ = await fold_log(settings, on_progress=lambda done, total: progress("read", done, total))
+    fold, _ = await fold_log(settings, Fold(keys=keys), on_progress=lambda done, total: progress("read", done, total))
     stopwatch.lap("read")
     _create_copies(engine, tables, copies)
     _fill_copies(engine, copies, fold, settings.lookup_key, chunk, progress)

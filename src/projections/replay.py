@@ -41,8 +41,8 @@ from aiokafka.partitioner import murmur2
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
 from events.customer import CustomerState, Status, evolve
 from events.event_log import Progress, log_partitions, open_records, read_log_records
+from events.sealing import KeyStore
 from events.settings import Settings
-from projections.data_keys import key_store
 
 # --- The pure core ------------------------------------------------------------
 
@@ -233,6 +233,7 @@ async def replay_as_of(
     settings: Settings,
     as_of: datetime,
     *,
+    keys: KeyStore,
     customer_id: str | None = None,
     on_progress: Progress | None = None,
 ) -> Replay:
@@ -245,7 +246,6 @@ async def replay_as_of(
         partitions = [numbers[partition_for(customer_id, len(numbers))]]
         key = customer_id.encode()
     result = Replay(as_of=as_of)
-    keys = key_store(settings)
     states: dict[str, CustomerState] = {}
     protected_ever: set[str] = set()
     async for batch in read_log_records(settings, partitions=partitions, key=key, on_progress=on_progress):

@@ -39,7 +39,7 @@ from events.sealing import KeyStore
 from events.settings import Settings
 from events.topics import partitions_of
 from projections import projection_metrics as metrics
-from projections.data_keys import key_store, key_store_for_engine
+from projections.data_keys import key_store_for_engine
 from projections.database import connect
 from projections.sql import upsert
 from projections.tables import OffsetRow, ProjectionHealthRow, QuarantineRow
@@ -172,17 +172,19 @@ async def run_projection(
     settings: Settings,
     projection: Projection,
     *,
+    keys: KeyStore,
     engine: Engine | None = None,
     stop: asyncio.Event | None = None,
     until_caught_up: bool = False,
     max_batch: int = 2000,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Apply the log to `projection` until `stop` is set (or, with until_caught_up, until the end). Returns events read."""
+    """Apply the log to `projection` until `stop` is set (or, with until_caught_up, until the end). Returns events read.
+
+    Events reach the projection unsealed with the customers' data keys in `keys`."""
     budget = settings.retry_seconds
     if engine is None:
         engine = await in_thread_with_retry(connect, settings.database_url, what="connect to the register database", budget=budget)
-    keys = await in_thread_with_retry(key_store, settings, what="open the key store", budget=budget)
     stop = stop or asyncio.Event()
     consumer = log_consumer(settings)
     await with_retry(consumer.start, what="connect to Kafka", budget=budget)

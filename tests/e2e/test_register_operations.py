@@ -31,6 +31,7 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.access import DisclosureRow
 from projections.audit import AuditProjection, AuditRow
+from projections.data_keys import key_store
 from projections.database import connect
 from projections.downstream import run_downstream_publisher
 from projections.lookup import lookup_hash
@@ -160,7 +161,7 @@ class Register:
 async def projections_running(settings):
     """The register and audit projections running against settings' database while the block runs."""
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(run_projection(settings, p, stop=stop)) for p in (RegisterProjection(), AuditProjection())]
+    tasks = [asyncio.create_task(run_projection(settings, p, keys=key_store(settings), stop=stop)) for p in (RegisterProjection(), AuditProjection())]
     try:
         yield
     finally:

@@ -25,6 +25,7 @@ from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.settings import Settings
 from events.topics import ensure_topics
+from projections.data_keys import key_store
 from projections.rebuild import rebuild_register
 from registervard.demo import demo_events
 from tests.conftest import service_env
@@ -247,7 +248,7 @@ class Rig:
         else:
             live = await asyncio.to_thread(snapshot, self.settings.database_url)
             try:
-                await rebuild_register(self.settings)
+                await rebuild_register(self.settings, keys=key_store(self.settings))
             except Exception as error:  # report it with the rest
                 problems.append(f"THE REGISTER EQUALS A REBUILD: the rebuild failed ({type(error).__name__}: {error})")
                 report.register_equals_rebuild = "rebuild failed"

@@ -29,6 +29,7 @@ from events.settings import Settings
 from events.topics import ensure_topics
 from projections.access import DisclosureRow
 from projections.audit import AuditProjection, AuditRow
+from projections.data_keys import key_store
 from projections.database import connect
 from projections.read import customer_record
 from projections.register import RegisterProjection
@@ -97,8 +98,8 @@ async def project_until(settings: Settings, done) -> None:
     engine = connect(settings.database_url)
 
     async def probe():
-        await run_projection(settings, RegisterProjection(), engine=engine, until_caught_up=True)
-        await run_projection(settings, AuditProjection(), engine=engine, until_caught_up=True)
+        await run_projection(settings, RegisterProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
+        await run_projection(settings, AuditProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
         return done(engine)
 
     try:

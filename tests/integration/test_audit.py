@@ -55,7 +55,7 @@ async def audit_until(settings, engine, customer: str, entries: int) -> list[Aud
     """Run the audit projection until the trail holds `entries` entries for `customer` (the worker may still be busy)."""
 
     async def probe():
-        await run_projection(settings, AuditProjection(), engine=engine, until_caught_up=True)
+        await run_projection(settings, AuditProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
         with Session(engine) as session:
             rows = session.scalars(select(AuditRow).where(AuditRow.customer_id == customer).order_by(AuditRow.seq)).all()
         return rows if len(rows) >= entries else None

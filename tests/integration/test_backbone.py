@@ -35,7 +35,7 @@ async def running_projection(settings, database_url):
     """The register projection running against `database_url` while the block runs."""
     settings = replace(settings, database_url=database_url)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_projection(settings, RegisterProjection(), stop=stop))
+    task = asyncio.create_task(run_projection(settings, RegisterProjection(), keys=key_store(settings), stop=stop))
     try:
         yield settings
     finally:

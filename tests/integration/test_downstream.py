@@ -20,6 +20,7 @@ from events import codec
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
+from projections.data_keys import key_store
 from projections.database import connect
 from projections.downstream import acknowledge, read_pending, run_downstream_publisher
 from projections.register import RegisterProjection
@@ -53,7 +54,7 @@ async def project_until(settings, engine, customer: str, events_applied: int) ->
     """Run the register projection until the customer's row has taken `events_applied` events (the worker may still be busy)."""
 
     async def probe():
-        await run_projection(settings, RegisterProjection(), engine=engine, until_caught_up=True)
+        await run_projection(settings, RegisterProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
         with Session(engine) as session:
             row = session.get(CustomerRow, customer)
             return row is not None and row.events_applied >= events_applied

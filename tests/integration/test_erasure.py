@@ -27,7 +27,7 @@ from events.sealing import has_plain_personal_data, is_sealed, personal_fields, 
 from events.settings import Settings
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, verify_chain
-from projections.data_keys import DatabaseKeyStore
+from projections.data_keys import DatabaseKeyStore, key_store
 from projections.database import connect
 from projections.downstream import run_downstream_publisher
 from projections.rebuild import rebuild_register
@@ -83,8 +83,8 @@ async def log_of(settings: Settings, customer: str, until) -> list:  # type: ign
 
 
 async def project(settings: Settings, engine) -> None:  # type: ignore[no-untyped-def]
-    await run_projection(settings, RegisterProjection(), engine=engine, until_caught_up=True)
-    await run_projection(settings, AuditProjection(), engine=engine, until_caught_up=True)
+    await run_projection(settings, RegisterProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
+    await run_projection(settings, AuditProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
     await run_downstream_publisher(settings, engine=engine, until_empty=True)
 
 
@@ -133,7 +133,7 @@ async def test_an_erased_customer_cannot_be_read_from_the_log_a_rebuild_or_downs
     assert (row.surname, row.identity_number, row.street, row.phone) == (None, None, None, None)
 
     # A full rebuild from the log: erased, not her data.
-    await rebuild_register(settings, engine=engine)
+    await rebuild_register(settings, keys=key_store(settings), engine=engine)
     with Session(engine) as session:
         row = session.get(CustomerRow, anna)
         assert row.status == "ERASED" and row.surname is None and row.identity_number is None and row.email is None
@@ -145,7 +145,7 @@ async def test_an_erased_customer_cannot_be_read_from_the_log_a_rebuild_or_downs
     # A replay now: erased, nothing of her data.
     from projections.replay import replay_as_of
 
-    view = (await replay_as_of(settings, datetime.now(UTC), customer_id=anna)).views[anna]
+    view = (await replay_as_of(settings, keys=key_store(settings), as_of=datetime.now(UTC), customer_id=anna)).views[anna]
     assert (view.status, view.name, view.address, view.identity_number) == ("ERASED", None, None, None)
 
     # An auditor sees her history's facts, not her data.

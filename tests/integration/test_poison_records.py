@@ -30,6 +30,7 @@ from events.publish import Publisher
 from events.settings import Settings
 from events.topics import ensure_topics
 from projections.audit import AuditProjection, verify_chain
+from projections.data_keys import key_store
 from projections.database import connect
 from projections.register import RegisterProjection
 from projections.replay import replay_as_of
@@ -100,8 +101,8 @@ async def test_a_forged_record_in_the_log_is_quarantined_and_every_reader_goes_o
         await log_ids(settings, until=5)
 
     engine = connect(database_url)
-    await run_projection(settings, RegisterProjection(), engine=engine, until_caught_up=True)
-    await run_projection(settings, AuditProjection(), engine=engine, until_caught_up=True)
+    await run_projection(settings, RegisterProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
+    await run_projection(settings, AuditProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
     with Session(engine) as session:
         assert session.get(CustomerRow, "C-2").city == "Lund"  # applied after the bad records
         assert session.get(CustomerRow, "C-1").city == "Stockholm"  # the forged move did not take effect
@@ -111,7 +112,7 @@ async def test_a_forged_record_in_the_log_is_quarantined_and_every_reader_goes_o
         [("register", "TAMPERED"), ("register", "UNDECODABLE"), ("audit", "TAMPERED"), ("audit", "UNDECODABLE")]
     )
 
-    replay = await replay_as_of(settings, as_of=registration_time_later())
+    replay = await replay_as_of(settings, keys=key_store(settings), as_of=registration_time_later())
     assert replay.quarantined == 2 and replay.views["C-2"].address is not None
 
     # A restarted worker folds the log past the bad records and goes on admitting.
@@ -144,7 +145,7 @@ async def test_a_record_postgresql_refuses_is_quarantined_and_the_register_goes_
     await produce_raw(kafka, settings.events_topic, [(b"C-9", codec.encode(nul)), (b"C-10", codec.encode(fine))])
 
     engine = connect(database_url)
-    await run_projection(settings, RegisterProjection(), engine=engine, until_caught_up=True)
+    await run_projection(settings, RegisterProjection(), keys=key_store(settings), engine=engine, until_caught_up=True)
     with Session(engine) as session:
         assert session.get(CustomerRow, "C-10") is not None
         assert session.get(CustomerRow, "C-9") is None

@@ -22,6 +22,7 @@ from events.event_log import log_end_offsets
 from events.jsonlines import parse_event
 from events.publish import Publisher
 from events.topics import ensure_topics
+from projections.data_keys import key_store
 from projections.database import connect
 from projections.rebuild import rebuild_register, register_tables
 from projections.register import RegisterProjection
@@ -123,14 +124,14 @@ async def test_replay_as_of_gives_the_address_the_customer_had_on_that_date(sett
     await published(settings, life)
 
     async def street(as_of: str, **kwargs) -> str:
-        result = await replay_as_of(settings, parse_as_of(as_of), **kwargs)
+        result = await replay_as_of(settings, keys=key_store(settings), as_of=parse_as_of(as_of), **kwargs)
         return result.views[customer].address.street
 
     assert await street("2025-06-01", customer_id=customer) == "Marsvägen 3", "the May move was not yet known, July's not yet in force"
     assert await street("2025-07-15", customer_id=customer) == "Junigatan 9"
     assert await street("2025-02-01", customer_id=customer) == "Storgatan 1"
     assert await street("2025-06-01") == "Marsvägen 3", "the whole register gives the same answer"
-    assert customer not in (await replay_as_of(settings, parse_as_of("2025-01-01"))).views
+    assert customer not in (await replay_as_of(settings, keys=key_store(settings), as_of=parse_as_of("2025-01-01"))).views
 
     output = subprocess.run(
         [sys.executable, "-m", "registervard", "replay", "--as-of", "2025-06-01", "--customer", customer, "--json"],
@@ -169,14 +170,14 @@ async def test_a_customer_is_read_from_the_partition_its_key_maps_to(settings, w
 async def test_a_rebuilt_register_is_identical_to_the_one_built_live(settings, worker, database_url):
     ends = await published(settings, demo(customers=60, seed=11))
     live = replace(settings, database_url=database_url)
-    await run_projection(live, RegisterProjection(), until_caught_up=True)
+    await run_projection(live, RegisterProjection(), keys=key_store(live), until_caught_up=True)
     built_live = snapshot(database_url)
     assert len(built_live["customers"]) >= 60
 
-    report = await rebuild_register(live)
+    report = await rebuild_register(live, keys=key_store(live))
     assert report.events >= sum(ends.values()) and report.customers == len(built_live["customers"])
     assert snapshot(database_url) == built_live
-    await rebuild_register(live)  # a second rebuild finds the names it needs free again
+    await rebuild_register(live, keys=key_store(live))  # a second rebuild finds the names it needs free again
     assert snapshot(database_url) == built_live
     engine = sqlalchemy.create_engine(database_url)
     with engine.connect() as connection:
@@ -192,7 +193,7 @@ async def test_a_rebuild_while_the_live_projection_runs_and_events_flow_loses_no
     await published(settings, first)
     live = replace(settings, database_url=database_url)
     stop = asyncio.Event()
-    projection = asyncio.create_task(run_projection(live, RegisterProjection(), stop=stop, max_batch=50))
+    projection = asyncio.create_task(run_projection(live, RegisterProjection(), keys=key_store(live), stop=stop, max_batch=50))
 
     async def keep_publishing() -> None:
         async with Publisher(settings) as publisher:
@@ -202,7 +203,7 @@ async def test_a_rebuild_while_the_live_projection_runs_and_events_flow_loses_no
 
     publishing = asyncio.create_task(keep_publishing())
     await asyncio.sleep(0.3)
-    await rebuild_register(live)
+    await rebuild_register(live, keys=key_store(live))
     await publishing
     ends = await settled_log_end(settings, 0)
     await wait_caught_up(database_url, settings, ends)
@@ -210,7 +211,7 @@ async def test_a_rebuild_while_the_live_projection_runs_and_events_flow_loses_no
     await asyncio.wait_for(projection, timeout=30)
     after = snapshot(database_url)
 
-    await rebuild_register(live)  # a clean rebuild, nothing running
+    await rebuild_register(live, keys=key_store(live))  # a clean rebuild, nothing running
     assert snapshot(database_url) == after
 
 
@@ -245,5 +246,5 @@ async def test_a_projection_killed_mid_flow_and_restarted_equals_a_clean_rebuild
     after = snapshot(database_url)
     assert after["customers"]
 
-    await rebuild_register(live)
+    await rebuild_register(live, keys=key_store(live))
     assert snapshot(database_url) == after

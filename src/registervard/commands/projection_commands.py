@@ -44,7 +44,7 @@ def rebuild(as_json: Annotated[bool, typer.Option("--json", help="Print the repo
                 tasks[phase] = bar.add_task(PHASES.get(phase, phase), total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
-        report = run(rebuild_register(services.settings, engine=services.engine, on_progress=on_progress))
+        report = run(rebuild_register(services.settings, keys=services.keys, engine=services.engine, on_progress=on_progress))
     if as_json:
         console.print_json(json.dumps({
             "events": report.events,

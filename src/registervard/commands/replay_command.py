@@ -37,13 +37,14 @@ def replay(
         moment = parse_as_of(as_of)
     except ValueError as error:
         fail(str(error))
-    settings = bootstrap().settings
+    services = bootstrap()
     with progress() as bar:
         task = bar.add_task("Reading the event log", total=None)
         result = run(
             replay_as_of(
-                settings,
+                services.settings,
                 moment,
+                keys=services.keys,
                 customer_id=customer,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             )

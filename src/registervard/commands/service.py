@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from prometheus_client import start_http_server
 
+from events.retry import in_thread_with_retry
 from events.topics import ensure_topics
+from projections.data_keys import key_store
 from projections.downstream import run_downstream_publisher
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, fail, run
@@ -62,7 +64,9 @@ def project(
         fail(f"{error}, or downstream")
 
     async def run_all() -> tuple[list[int], int]:
-        runs = [run_projection(settings, p, until_caught_up=until_caught_up) for p in chosen]
+        # The key store is opened here, not by the bootstrap, so that a database still starting is waited for.
+        keys = await in_thread_with_retry(key_store, settings, what="open the key store", budget=settings.retry_seconds)
+        runs = [run_projection(settings, p, keys=keys, until_caught_up=until_caught_up) for p in chosen]
         if until_caught_up:  # project everything, then publish what changed
             applied = await asyncio.gather(*runs)
             return applied, await run_downstream_publisher(settings, until_empty=True) if with_publisher else 0
