@@ -58,6 +58,11 @@ class Settings:
     """Base64 of 32 bytes that wraps every customer's data key (REGISTERVARD_MASTER_KEY); None: a development key."""
     lookup_key: str | None = field(default=None, repr=False)
     """Secret of the keyed hash of identity numbers (REGISTERVARD_LOOKUP_KEY); None: a development key."""
+    worker_state: str = "log"
+    """Where the worker keeps its customers' states (REGISTERVARD_WORKER_STATE): "log" folds the whole canonical log at
+    every start; "table" keeps them in Faust tables (local store plus changelog topic), read nothing of the log at start."""
+    worker_store: str = "rocksdb://"
+    """Faust's store for the tables when worker_state is "table" (REGISTERVARD_WORKER_STORE): "rocksdb://" or "memory://"."""
 
     @property
     def key_store_url(self) -> str:
@@ -110,4 +115,18 @@ class Settings:
             retention_years=int(env.get("REGISTERVARD_RETENTION_YEARS", defaults.retention_years)),
             master_key=env.get("REGISTERVARD_MASTER_KEY") or None,
             lookup_key=env.get("REGISTERVARD_LOOKUP_KEY") or None,
+            worker_state=_choice("REGISTERVARD_WORKER_STATE", env.get("REGISTERVARD_WORKER_STATE") or defaults.worker_state, WORKER_STATES),
+            worker_store=_choice("REGISTERVARD_WORKER_STORE", env.get("REGISTERVARD_WORKER_STORE") or defaults.worker_store, WORKER_STORES),
         )
+
+
+WORKER_STATES = ("log", "table")
+WORKER_STORES = ("rocksdb://", "memory://")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    """`value` if it is one of `allowed`; otherwise a ValueError that names the variable and the choices."""
+    value = value.strip().lower()
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
@@ -132,7 +132,8 @@ def expiry(consent: Consent, customer_id: str) -> ConsentExpired | None:
 class Lifecycle:
     """Every customer's state, and the consents waiting to lapse."""
 
-    states: dict[str, CustomerState] = field(default_factory=dict)
+    states: MutableMapping[str, CustomerState] = field(default_factory=dict)
+    """By customer id: a dict, or the worker's state table (`processors.state_table.TableStates`)."""
     _lapses: list[tuple[date, str, str]] = field(default_factory=list)
     """Heap of (lapses_on, customer_id, ConsentGiven event id)."""
 

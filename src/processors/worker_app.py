@@ -37,6 +37,16 @@ reached the log and drops it as duplicates. A database or broker that is
 down is waited for first, with backoff, for up to `settings.retry_seconds`.
 A log record the rebuild cannot open is quarantined (logged, counted) and
 skipped, as every other reader skips it.
+
+State in tables (`settings.worker_state == "table"`, `processors.state_table`):
+the states live in Faust tables co-partitioned with the intake topic, in
+`settings.worker_store` with changelog topics; nothing of the log is read at
+start, and the worker is ready once Faust has recovered the tables. A batch's
+states are written to the tables only after the broker has acknowledged every
+record the batch sent, so a crash in between repeats appends, never loses
+them. Each assigned partition's expiry heap is rebuilt from the lapse table
+after every rebalance. A lock keeps the expiry timer and the agent from
+interleaving their reads and writes of the tables.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ from events.settings import STATE_DIR, Settings
 from processors import policy
 from processors import worker_metrics as metrics
 from processors.lifecycle import Lifecycle
+from processors.state_table import Lapse, StateTables, TableStates
 
 log = structlog.get_logger(__name__)
 
@@ -99,7 +110,7 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
     app = faust.App(
         f"{settings.topic_prefix}.processors",
         broker=f"kafka://{settings.kafka}",
-        store="memory://",
+        store=settings.worker_store if settings.worker_state == "table" else "memory://",
         datadir=str(STATE_DIR / "faust"),
         web_enabled=False,
         topic_partitions=settings.partitions,
@@ -117,7 +128,18 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     intake = app.topic(settings.intake_topic, **raw)
-    worker = Worker(app, settings, keys, event_log=app.topic(settings.events_topic, **raw), dead_letters=app.topic(settings.dead_letter_topic, **raw))
+    tables = StateTables.create(app, settings.intake_topic, settings.partitions) if settings.worker_state == "table" else None
+    worker = Worker(
+        app, settings, keys, event_log=app.topic(settings.events_topic, **raw), dead_letters=app.topic(settings.dead_letter_topic, **raw), tables=tables
+    )
+    if tables is not None:
+
+        @tables.lapses.on_recover
+        async def tables_recovered() -> None:
+            try:
+                worker.tables_recovered()
+            except BaseException as error:
+                stop_now(error, "indexing lapsing consents after recovering the tables")
 
     @app.task
     async def rebuild_state() -> None:
@@ -159,20 +181,40 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
 class Worker:
     """Carries out the policy's decisions: what the broker must have before an intake offset may be committed."""
 
-    def __init__(self, app: faust.App, settings: Settings, keys: BatchKeyStore, *, event_log: faust.types.TopicT, dead_letters: faust.types.TopicT) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        keys: BatchKeyStore,
+        *,
+        event_log: faust.types.TopicT,
+        dead_letters: faust.types.TopicT,
+        tables: StateTables | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.keys = keys
         self.event_log = event_log
         self.dead_letters = dead_letters
         self.lifecycle = Lifecycle()
+        self.tables = tables
+        """The state tables, when the states live there (settings.worker_state "table"); None: in `lifecycle`."""
+        self.heaps: dict[int, list[Lapse]] = {}
+        """With tables: the expiry heap of each assigned partition of the intake topic."""
+        self.log_records_read = 0
+        """Records of the canonical log read to build the state at start (none with tables)."""
+        self.lock = asyncio.Lock()
+        """Held while a batch or the expiry timer reads and writes states, so that the two never interleave."""
         self.ready = asyncio.Event()
-        """Set once the state has been folded from the log; nothing is admitted before."""
+        """Set once the state has been folded from the log (or the tables recovered); nothing is admitted before."""
         self.sealer = policy.Sealer(keys if settings.encryption else None)
         self.budget = settings.retry_seconds
 
     async def rebuild_state(self) -> None:
-        """Fold the whole log, append the consequences it lacks, destroy keys an erasure left behind; then be ready."""
+        """Fold the whole log, append the consequences it lacks, destroy keys an erasure left behind; then be ready.
+        With tables, nothing: the worker is ready when Faust has recovered them (`tables_recovered`)."""
+        if self.tables is not None:
+            return
         started = datetime.now(UTC)
         rebuilt = await with_retry(self._read_state, what="read the event log", budget=self.budget)
         self.lifecycle = rebuilt.lifecycle
@@ -184,10 +226,37 @@ class Worker:
         log.info(
             "worker_ready",
             customers=len(self.lifecycle.states),
+            state="log",
+            log_records_read=self.log_records_read,
             consequences_appended=len(rebuilt.missing),
             seconds=round((datetime.now(UTC) - started).total_seconds(), 2),
         )
         self.ready.set()
+
+    def tables_recovered(self) -> None:
+        """After Faust recovered the tables (at start and after each rebalance): rebuild the expiry heaps of the
+        assigned partitions from the lapse index; the first time, the worker is ready."""
+        assert self.tables is not None
+        assigned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.settings.intake_topic}
+        self.heaps = self.tables.heaps(assigned)
+        if not self.ready.is_set():
+            log.info("worker_ready", state="table", log_records_read=self.log_records_read, partitions=sorted(assigned))
+            self.ready.set()
+        else:
+            log.info("worker_partitions_recovered", partitions=sorted(assigned))
+
+    def _lifecycle(self, states: TableStates | None, partition: int) -> Lifecycle:
+        """The lifecycle for a message of `partition`: the one in memory, or one over the tables and the partition's heap."""
+        if states is None:
+            return self.lifecycle
+        states.partition = partition
+        return Lifecycle(states=states, _lapses=self.heaps.setdefault(partition, []))
+
+    async def _flush(self, states: TableStates | None) -> None:
+        """Write the states of what the broker has acknowledged to the tables, and wait until their changelogs have them."""
+        if states is not None and states.pending:
+            states.flush()
+            await self.app.producer.flush()
 
     async def handle_batch(self, batch: Sequence[faust.types.EventT]) -> None:
         """Handle a batch of intake messages and wait until the broker has everything they produced."""
@@ -195,12 +264,16 @@ class Worker:
         if self.sealer.keys is not None:  # one transaction for the batch's new customers' keys
             holders = policy.key_holders(m.key for m in batch)
             await in_thread_with_retry(self.keys.ensure, holders, what="create data keys", budget=self.budget)
-        pending: list[Awaitable[object]] = []
-        for message in batch:
-            pending += await self._handle(message)
-        await asyncio.gather(*pending)  # only now may Faust commit these offsets
+        async with self.lock:
+            states = TableStates(self.tables) if self.tables is not None else None
+            pending: list[Awaitable[object]] = []
+            for message in batch:
+                pending += await self._handle(message, states, pending)
+            await asyncio.gather(*pending)  # only now may Faust commit these offsets
+            await self._flush(states)  # and only now may the tables hold what they did
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
-        metrics.CUSTOMERS.set(len(self.lifecycle.states))
+        if self.tables is None:
+            metrics.CUSTOMERS.set(len(self.lifecycle.states))
         last = batch[-1].message
         highwater = self.app.consumer.highwater(last.tp)
         if highwater is not None:
@@ -208,18 +281,29 @@ class Worker:
 
     async def expire_consents(self) -> None:
         """Append the consents that have lapsed by now, and wait until the broker has them."""
-        expired = policy.expire(self.lifecycle, datetime.now(UTC), self.sealer)
-        await asyncio.gather(*await self._send(expired.records))
-        for event in expired.derived:
+        now = datetime.now(UTC)
+        async with self.lock:
+            if self.tables is None:
+                expired = [policy.expire(self.lifecycle, now, self.sealer)]
+                states = None
+            else:
+                if self.app.rebalancing:  # the heaps are rebuilt once the tables are recovered
+                    return
+                states = TableStates(self.tables)
+                expired = [policy.expire(self._lifecycle(states, partition), now, self.sealer) for partition in sorted(self.heaps)]
+            await asyncio.gather(*await self._send([record for append in expired for record in append.records]))
+            await self._flush(states)
+        derived = [event for append in expired for event in append.derived]
+        for event in derived:
             metrics.DERIVED.labels(event_type=type(event).__name__).inc()
-        if expired.derived:
-            log.info("consents_expired", count=len(expired.derived))
+        if derived:
+            log.info("consents_expired", count=len(derived))
 
-    async def _handle(self, message: faust.types.EventT) -> list[Awaitable[object]]:
-        """Carry out the policy's decision on one intake message; the sends it made."""
+    async def _handle(self, message: faust.types.EventT, states: TableStates | None, earlier: Sequence[Awaitable[object]]) -> list[Awaitable[object]]:
+        """Carry out the policy's decision on one intake message; the sends it made (`earlier`: those of the batch before it)."""
         where = message.message
         intake = policy.IntakeMessage(message.key, message.value, where.topic, where.partition, where.offset)
-        decision = policy.decide(intake, self.lifecycle, self.sealer)
+        decision = policy.decide(intake, self._lifecycle(states, where.partition), self.sealer)
         if isinstance(decision, policy.Append):
             futures = await self._send(decision.records)
             if decision.admitted is not None:  # always, for an intake message
@@ -227,7 +311,8 @@ class Worker:
             for follower in decision.derived:
                 metrics.DERIVED.labels(event_type=type(follower).__name__).inc()
             if decision.destroy_key is not None:
-                await asyncio.gather(*futures)  # in the log before the key goes
+                await asyncio.gather(*earlier, *futures)  # in the log before the key goes
+                await self._flush(states)  # and in the tables: a state without the erasure would need the key again
                 await self._erase_key(decision.destroy_key)
             return futures
         if isinstance(decision, policy.Drop):
@@ -255,7 +340,9 @@ class Worker:
 
     async def _read_state(self) -> policy.Rebuilt:
         """Fold the whole log (an attempt cut short leaves nothing behind)."""
-        return policy.rebuild([event async for event in read_log(self.settings, keys=self.keys, on_quarantine=_quarantined)])
+        events = [event async for event in read_log(self.settings, keys=self.keys, on_quarantine=_quarantined)]
+        self.log_records_read = len(events)
+        return policy.rebuild(events)
 
 
 def _quarantined(bad: Quarantined) -> None:

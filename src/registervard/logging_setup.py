@@ -139,6 +139,11 @@ class RepeatLimiter(logging.Filter):
         return True
 
 
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger writing to the stderr of the moment (a test runner may have swapped and closed the one of an earlier call)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     """Set up structlog (and the standard library's logging, which faust and aiokafka use)."""
     as_json = not sys.stderr.isatty() if json is None else json
@@ -152,7 +157,7 @@ def configure(level: str = "INFO", *, json: bool | None = None) -> None:
     structlog.configure(
         processors=[*shared, safe_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(sys.stderr)
