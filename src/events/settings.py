@@ -63,6 +63,12 @@ class Settings:
     every start; "table" keeps them in Faust tables (local store plus changelog topic), read nothing of the log at start."""
     worker_store: str = "rocksdb://"
     """Faust's store for the tables when worker_state is "table" (REGISTERVARD_WORKER_STORE): "rocksdb://" or "memory://"."""
+    worker_standby_replicas: int = 1
+    """With tables: how many other workers keep a standby copy of each partition's tables, read from the changelog as it
+    is written (REGISTERVARD_WORKER_STANDBY_REPLICAS). 1: a worker that takes over a dead one's partitions has their
+    state already and recovers only the last moments, so takeover does not grow with the register; it costs every
+    worker disk for the partitions it stands by for and a second read of each changelog. 0: takeover reads the
+    partition's whole changelog first, which grows with the register. The same value as faust's own default."""
 
     @property
     def key_store_url(self) -> str:
@@ -116,6 +122,7 @@ class Settings:
             master_key=env.get("REGISTERVARD_MASTER_KEY") or None,
             lookup_key=env.get("REGISTERVARD_LOOKUP_KEY") or None,
             worker_state=_choice("REGISTERVARD_WORKER_STATE", env.get("REGISTERVARD_WORKER_STATE") or defaults.worker_state, WORKER_STATES),
+            worker_standby_replicas=int(env.get("REGISTERVARD_WORKER_STANDBY_REPLICAS", defaults.worker_standby_replicas)),
             worker_store=_choice("REGISTERVARD_WORKER_STORE", env.get("REGISTERVARD_WORKER_STORE") or defaults.worker_store, WORKER_STORES),
         )
 

@@ -46,7 +46,10 @@ states are written to the tables only after the broker has acknowledged every
 record the batch sent, so a crash in between repeats appends, never loses
 them. Each assigned partition's expiry heap is rebuilt from the lapse table
 after every rebalance. A lock keeps the expiry timer and the agent from
-interleaving their reads and writes of the tables.
+interleaving their reads and writes of the tables. Several workers share the
+intake's partitions as one consumer group; when one dies, the others take its
+partitions with their tables (from a standby copy, `settings.worker_standby_replicas`,
+or the changelog) and drop, as known, what it appended but had not committed.
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
         broker=f"kafka://{settings.kafka}",
         store=settings.worker_store if settings.worker_state == "table" else "memory://",
         datadir=str(STATE_DIR / "faust"),
+        table_standby_replicas=settings.worker_standby_replicas,  # why 1 by default: see the Settings field
         web_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
