@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from events.event_log import LoggedEvent, LogRecord, Quarantined, log_consumer, open_records
-from events.retry import in_thread_with_retry, with_retry
+from events.retry import in_thread_with_retry, is_transient, with_retry
 from events.sealing import KeyStore
 from events.settings import Settings
 from events.topics import partitions_of
@@ -90,7 +90,7 @@ def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRec
         _write(engine, projection, records, opened, quarantined)
         return quarantined
     except SQLAlchemyError as error:
-        if _is_transient(error):
+        if is_transient(error):
             raise
         if len(records) == 1:
             reason = f"the register database refused its rows ({type(getattr(error, 'orig', None) or error).__name__})"
@@ -130,11 +130,6 @@ def _write(
 
 
 TRANSIENT_ERRORS = {"DeadlockDetected", "SerializationFailure", "LockNotAvailable"}
-
-
-def _is_transient(error: SQLAlchemyError) -> bool:
-    """A busy or unreachable database: the failed transaction left nothing behind, and trying again may work."""
-    return isinstance(error, OperationalError)
 
 
 def apply_with_retry(

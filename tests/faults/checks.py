@@ -6,21 +6,19 @@
 - `read_topic` reads a topic from its beginning to its end, every partition.
 - `check_invariants` compares what was published with the log and the dead
   letters (nothing lost, nothing applied twice) and the log with the audit trail.
-- `snapshot` is the register's content, compared before and after a rebuild
+- `snapshot` (tests/register_snapshot.py) is the register's content, compared before and after a rebuild
   the way tests/integration/test_rebuild_replay.py does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 
 import sqlalchemy
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from events import codec
@@ -235,21 +233,6 @@ async def check_invariants(settings: Settings, engine: Engine, published: list[s
         applied_twice=twice,
         audit_problems=audit_problems,
     )
-
-
-def snapshot(database_url: str) -> dict[str, list[tuple]]:
-    """Every register table's rows, without updated_at, in primary key order (as test_rebuild_replay.py compares them)."""
-    engine = sqlalchemy.create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            result = {}
-            for table in register_tables():
-                columns = [c for c in table.columns if c.name != "updated_at"]
-                rows = connection.execute(select(*columns).order_by(*table.primary_key.columns))
-                result[table.name] = [tuple(json.dumps(v, sort_keys=True, default=str) for v in row) for row in rows]
-            return result
-    finally:
-        engine.dispose()
 
 
 def snapshot_differences(live: dict[str, list[tuple]], rebuilt: dict[str, list[tuple]]) -> list[str]:

@@ -29,10 +29,11 @@ from projections.data_keys import key_store
 from projections.rebuild import rebuild_register
 from registervard.demo import demo_events
 from tests.conftest import service_env
-from tests.faults.checks import Progress, check_invariants, offsets_engine, probe, snapshot, snapshot_differences
+from tests.faults.checks import Progress, check_invariants, offsets_engine, probe, snapshot_differences
 from tests.faults.report import FaultReport, record
 from tests.faults.services import PrivateServices
 from tests.faults.supervisor import Supervisor, registervard
+from tests.register_snapshot import snapshot
 
 SETTLE_TIMEOUT = 75.0
 """Seconds after the fault and the load have ended within which the register must have caught up, or it is stuck."""

@@ -15,7 +15,6 @@ from datetime import date
 
 import pytest
 import sqlalchemy
-from sqlalchemy import select
 
 from events.catalog import AddressChanged, PostalAddress
 from events.event_log import log_end_offsets
@@ -24,13 +23,14 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.data_keys import key_store
 from projections.database import connect
-from projections.rebuild import rebuild_register, register_tables
+from projections.rebuild import rebuild_register
 from projections.register import RegisterProjection
 from projections.replay import parse_as_of, partition_for, replay_as_of
 from projections.runner import run_projection, stored_offsets
 from registervard.demo import demo_events
 from tests.builders import envelope, person
 from tests.conftest import service_env
+from tests.register_snapshot import snapshot
 
 pytestmark = pytest.mark.kafka
 
@@ -70,21 +70,6 @@ async def published(settings, events) -> dict[int, int]:
     async with Publisher(settings) as publisher:
         await publisher.publish(events)
     return await settled_log_end(settings, before + len(events))
-
-
-def snapshot(database_url: str) -> dict[str, list[tuple]]:
-    """Every register table's rows, without updated_at, in primary key order."""
-    engine = sqlalchemy.create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            result = {}
-            for table in register_tables():
-                columns = [c for c in table.columns if c.name != "updated_at"]
-                rows = connection.execute(select(*columns).order_by(*table.primary_key.columns))
-                result[table.name] = [tuple(json.dumps(v, sort_keys=True, default=str) for v in row) for row in rows]
-            return result
-    finally:
-        engine.dispose()
 
 
 def caught_up(database_url: str, settings, ends: dict[int, int]) -> bool:
