@@ -70,17 +70,27 @@ def check_identity_number(number: str, field: str, today: date | None = None) ->
         raise Refusal(field, "must be written in its 12-digit form without separator", code="INVALID_IDENTITY_NUMBER")
 
 
+def is_identity_number(text: str) -> bool:
+    """Whether `text` parses as a personnummer, samordningsnummer or organisationsnummer."""
+    try:
+        parse_identity_number(text)
+    except (IdentityNumberError, TypeError, ValueError):
+        return False
+    return True
+
+
+def is_opaque_customer_id(text: str) -> bool:
+    """Whether `text` is a valid customer id: 1-100 letters, digits or . _ : -, and not an identity number."""
+    return bool(_CUSTOMER_ID.fullmatch(text)) and not is_identity_number(text)
+
+
 def _check_envelope(event: Event) -> None:
     envelope = event.envelope
     if not _CUSTOMER_ID.fullmatch(envelope.customer_id):
         raise Refusal(
             "customer_id", "must be 1-100 letters, digits or . _ : - (an opaque id, starting with a letter or digit)"
         )
-    try:
-        parse_identity_number(envelope.customer_id)
-    except (IdentityNumberError, TypeError):
-        pass
-    else:
+    if is_identity_number(envelope.customer_id):
         raise Refusal("customer_id", "looks like an identity number; use an opaque customer id", code="PERSONAL_DATA_IN_KEY")
     if not envelope.source.strip():
         raise Refusal("source", "must name the reporting system")

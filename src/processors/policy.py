@@ -29,10 +29,9 @@ from typing import Any
 from events import codec
 from events.catalog import CustomerErased, Event
 from events.customer import Status
-from events.identity import IdentityNumberError, parse_identity_number
 from events.refusal import Refusal
 from events.sealing import KeyStore, seal, seal_bytes
-from events.validation import _CUSTOMER_ID
+from events.validation import is_opaque_customer_id
 from processors import intake
 from processors.lifecycle import Admitted, Duplicate, Lifecycle
 
@@ -111,13 +110,7 @@ class Rebuilt:
 
 def keyable(customer_id: str) -> bool:
     """Whether a customer id may name a data key: a valid opaque id, not an identity number (never a key of anything)."""
-    if not _CUSTOMER_ID.fullmatch(customer_id):
-        return False
-    try:
-        parse_identity_number(customer_id)
-    except (IdentityNumberError, TypeError, ValueError):
-        return True
-    return False
+    return is_opaque_customer_id(customer_id)
 
 
 def key_holders(message_keys: Iterable[bytes | None]) -> list[str]:
