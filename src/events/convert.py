@@ -44,25 +44,89 @@ def avro_name(cls: type) -> str:
 
 def to_plain(value: Any, *, for_json: bool = False) -> Any:
     """A record as plain data: for fastavro, or (for_json) for a JSON document."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        plain = {f.name: to_plain(getattr(value, f.name), for_json=for_json) for f, _ in _fields(type(value))}
-        if not for_json:
-            plain["-type"] = avro_name(type(value))  # picks the branch when the record sits in a union
-        return plain
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, (tuple, list)):
+    table = _JSON_PLAINERS if for_json else _AVRO_PLAINERS
+    plain = table.get(type(value), _UNKNOWN)
+    if plain is _UNKNOWN:
+        plain = _plainer(type(value), for_json)
+    return value if plain is None else plain(value)
+
+
+Plainer = Callable[[Any], Any]
+
+_UNKNOWN: Any = object()
+_AVRO_PLAINERS: dict[type, Plainer | None] = {}
+_JSON_PLAINERS: dict[type, Plainer | None] = {}
+"""How `to_plain` turns a value of each type into plain data, found once per type: None where it keeps the value as it is.
+
+The workers convert every event and state this way, so the checks on the type (dataclass, enum, collection) are made
+once per type rather than once per value; what a value becomes depends on its type alone."""
+
+
+def _plainer(tp: type, for_json: bool) -> Plainer | None:
+    """The conversion of values of type `tp`, decided as `to_plain` has always decided it, remembered in its table."""
+    plainer: Plainer | None = None
+    if dataclasses.is_dataclass(tp):
+        plainer = _record_plainer(tp, for_json)
+    elif issubclass(tp, StrEnum):
+        plainer = _enum_value
+    elif issubclass(tp, (tuple, list)):
+        plainer = _list_plainer(for_json)
+    elif issubclass(tp, frozenset):
+        plainer = _set_plainer(for_json)
+    elif for_json and issubclass(tp, (datetime, date)):
+        plainer = _isoformat
+    elif for_json and issubclass(tp, UUID):
+        plainer = str
+    elif for_json and issubclass(tp, bytes):
+        plainer = _base64
+    (_JSON_PLAINERS if for_json else _AVRO_PLAINERS)[tp] = plainer
+    return plainer
+
+
+def _record_plainer(cls: type, for_json: bool) -> Plainer:
+    names = tuple(f.name for f, _ in _fields(cls))
+    table = _JSON_PLAINERS if for_json else _AVRO_PLAINERS
+    tag = None if for_json else avro_name(cls)
+
+    def plain(value: Any) -> dict[str, Any]:
+        result = {}
+        for name in names:
+            item = getattr(value, name)
+            convert = table.get(type(item), _UNKNOWN)
+            if convert is _UNKNOWN:
+                convert = _plainer(type(item), for_json)
+            result[name] = item if convert is None else convert(item)
+        if tag is not None:
+            result["-type"] = tag  # picks the branch when the record sits in a union
+        return result
+
+    return plain
+
+
+def _enum_value(value: StrEnum) -> str:
+    return value.value
+
+
+def _list_plainer(for_json: bool) -> Plainer:
+    def plain(value: Any) -> list[Any]:
         return [to_plain(item, for_json=for_json) for item in value]
-    if isinstance(value, frozenset):
+
+    return plain
+
+
+def _set_plainer(for_json: bool) -> Plainer:
+    def plain(value: Any) -> list[Any]:
         return sorted(to_plain(item, for_json=for_json) for item in value)
-    if for_json:
-        if isinstance(value, (datetime, date)):
-            return value.isoformat()
-        if isinstance(value, UUID):
-            return str(value)
-        if isinstance(value, bytes):
-            return base64.b64encode(value).decode("ascii")
-    return value
+
+    return plain
+
+
+def _isoformat(value: date) -> str:
+    return value.isoformat()
+
+
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
 
 
 def from_plain(cls: type[T], data: Any, path: str = "") -> T:
@@ -108,6 +172,7 @@ def _union_converter(options: tuple[Any, ...]) -> Converter:
     optional = type(None) in options
     candidates = [(o, _converter(o)) for o in options if o is not type(None)]
     by_avro_name = {avro_name(o): c for o, c in candidates if isinstance(o, type) and dataclasses.is_dataclass(o)}
+    only = candidates[0][1] if len(candidates) == 1 else None
 
     def convert(value: Any) -> Any:
         if value is None:
@@ -116,6 +181,8 @@ def _union_converter(options: tuple[Any, ...]) -> Converter:
             raise Refusal("", "is required")
         if isinstance(value, tuple) and len(value) == 2 and value[0] in by_avro_name:
             return by_avro_name[value[0]](value[1])  # fastavro's (record name, value) for a union branch
+        if only is not None:  # `X | None`: nothing to choose (and the refusal is X's, as below)
+            return only(value)
         first_error: Refusal | None = None
         for _, candidate in candidates:
             try:
@@ -147,10 +214,15 @@ def _collection_converter(kind: type, item_type: Any) -> Converter:
 
 def _record_converter(cls: type) -> Converter:
     fields = [
-        (f.name, _converter(hint), f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        (
+            f.name,
+            _converter(hint),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            hint if hint in _AS_IS else None,
+        )
         for f, hint in _fields(cls)
     ]
-    known = frozenset(name for name, _, _ in fields) | {"-type"}
+    known = frozenset(name for name, _, _, _ in fields) | {"-type"}
 
     def convert(value: Any) -> Any:
         if isinstance(value, cls):
@@ -160,17 +232,24 @@ def _record_converter(cls: type) -> Converter:
         if not known.issuperset(value):
             raise Refusal(_printable(min(k for k in value if k not in known)), f"is not a field of {cls.__name__}")
         arguments = {}
-        for name, field_converter, required in fields:
-            if name in value:
+        for name, field_converter, required, as_is in fields:
+            item = value.get(name, _ABSENT)
+            if item is _ABSENT:
+                if required:
+                    raise Refusal(name, "is required")
+            elif as_is is not None and type(item) is as_is:
+                arguments[name] = item  # already the field's type: what its converter would return (saves a call per field)
+            else:
                 try:
-                    arguments[name] = field_converter(value[name])
+                    arguments[name] = field_converter(item)
                 except Refusal as error:
                     raise error.within(name) from None
-            elif required:
-                raise Refusal(name, "is required")
         return cls(**arguments)
 
     return convert
+
+
+_ABSENT: Any = object()
 
 
 def _printable(name: Any) -> str:
@@ -181,8 +260,15 @@ def _printable(name: Any) -> str:
 
 def _enum_converter(enum: type[StrEnum]) -> Converter:
     allowed = ", ".join(member.value for member in enum)
+    members = {member.value: member for member in enum}
 
     def convert(value: Any) -> Any:
+        try:
+            member = members.get(value)  # what enum(value) finds, without the Enum machinery
+        except TypeError:  # unhashable: enum(value) below says why it is no member
+            member = None
+        if member is not None:
+            return member
         try:
             return enum(value)
         except ValueError:
@@ -194,8 +280,11 @@ def _enum_converter(enum: type[StrEnum]) -> Converter:
 def _scalar_converter(tp: Any) -> Converter:
     parse = _SCALARS[tp]
     expected = f"must be {_describe(tp)}"
+    as_is = tp if tp in _AS_IS else None
 
     def convert(value: Any) -> Any:
+        if type(value) is as_is:
+            return value
         if value is None:
             raise Refusal("", "is required")
         try:
@@ -245,6 +334,8 @@ def _to_datetime(value: Any) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(_to_str(value))
     if moment.tzinfo is None:
         raise ValueError
+    if moment.microsecond % 1000 == 0:
+        return moment  # as Avro gives it: already whole milliseconds
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # Avro timestamp-millis keeps no more
 
 
@@ -261,3 +352,6 @@ _SCALARS: dict[Any, Any] = {
     datetime: _to_datetime,
     UUID: _to_uuid,
 }
+
+_AS_IS = frozenset({str, int, bool, bytes, date, UUID})
+"""Scalar types whose parser returns a value of exactly that type as it is (not bool for int: `type(True)` is bool)."""

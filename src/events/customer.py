@@ -10,10 +10,10 @@ not replace May's address.
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from events.catalog import (
@@ -199,54 +199,71 @@ def fold(events: list[Event], state: CustomerState | None = None) -> CustomerSta
 
 def evolve(state: CustomerState | None, event: Event) -> CustomerState:
     """The customer's state after one more event; an event already applied changes nothing."""
-    state = state or CustomerState(customer_id=event.customer_id)
+    state = state or _with(_NEW, customer_id=event.customer_id)
     event_id = str(event.event_id)
     if event_id in state.event_ids:
         return state
-    return replace(
-        _apply(state, event),
+    occurred_at, latest = event.envelope.occurred_at, state.last_occurred_at
+    return _with(
+        _apply(state, event, event_id),
         events_applied=state.events_applied + 1,
-        last_occurred_at=max(filter(None, (state.last_occurred_at, event.envelope.occurred_at))),
+        last_occurred_at=occurred_at if latest is None or occurred_at > latest else latest,
         event_ids=state.event_ids | {event_id},
     )
 
 
-def _apply(state: CustomerState, event: Event) -> CustomerState:
-    event_id = str(event.event_id)
+_STATE_FIELDS = frozenset(f.name for f in fields(CustomerState))
+_NEW = CustomerState(customer_id="")
+"""A customer no event has been applied to yet (but for the id)."""
+
+
+def _with(state: CustomerState, **changes: Any) -> CustomerState:
+    """`dataclasses.replace(state, **changes)` at a fraction of its cost (the fold makes two states per event).
+
+    It copies the fields instead of calling `__init__` again: the same state, because every field of
+    CustomerState is an init field and it has no `__post_init__`."""
+    assert _STATE_FIELDS.issuperset(changes), f"not fields of CustomerState: {sorted(set(changes) - _STATE_FIELDS)}"
+    new = object.__new__(CustomerState)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)  # the dict, not setattr: the class is frozen
+    return new
+
+
+def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
     match event:
         case CustomerRegistered(registration=Registration() as details):
             return _registered(state, event, details, event_id)
         case AddressChanged(address=PostalAddress() as address):
-            return replace(state, addresses=_insert(state.addresses, DatedAddress(effective_date=event.effective_date, value=address, event_id=event_id)))
+            return _with(state, addresses=_insert(state.addresses, DatedAddress(effective_date=event.effective_date, value=address, event_id=event_id)))
         case NameChanged(name=PersonName() as name):
-            return replace(state, names=_insert(state.names, DatedName(effective_date=event.effective_date, value=name, event_id=event_id)))
+            return _with(state, names=_insert(state.names, DatedName(effective_date=event.effective_date, value=name, event_id=event_id)))
         case CivilStatusChanged():
-            return replace(state, civil_status=event.civil_status)
+            return _with(state, civil_status=event.civil_status)
         case PersonalIdentityNumberAssigned(identity_number=str() as number):
-            return replace(state, identity_number=number)
+            return _with(state, identity_number=number)
         case ContactDetailsChanged(contact=ContactDetails() as contact):
-            return replace(state, contact=contact)
+            return _with(state, contact=contact)
         case ProtectedIdentitySet():
-            return replace(state, protected=True)
+            return _with(state, protected=True)
         case ProtectedIdentityLifted():
-            return replace(state, protected=False)
+            return _with(state, protected=False)
         case CustomerDeceased():
-            return replace(state, status=Status.DECEASED, deceased_on=event.date_of_death, consents=())
+            return _with(state, status=Status.DECEASED, deceased_on=event.date_of_death, consents=())
         case CustomerEmigrated():
             status = state.status if state.status is Status.DECEASED else Status.EMIGRATED
-            return replace(state, status=status, emigrated_on=event.effective_date)
+            return _with(state, status=status, emigrated_on=event.effective_date)
         case ConsentGiven() if state.deceased_on is not None or state.status is Status.ERASED:
             return state  # death ended every consent, including one reported late
         case ConsentGiven():
-            return replace(state, consents=(*_without(state.consents, event), _consent(event)))
+            return _with(state, consents=(*_without(state.consents, event), _consent(event)))
         case ConsentWithdrawn():
-            return replace(state, consents=_without(state.consents, event))
+            return _with(state, consents=_without(state.consents, event))
         case ConsentExpired():  # caused by the ConsentGiven that lapsed; a renewed consent stays
-            return replace(state, consents=_without(state.consents, event, given_by=event.envelope.causation_id))
+            return _with(state, consents=_without(state.consents, event, given_by=event.envelope.causation_id))
         case NixRegistered(phone=str() as phone) | NixDeregistered(phone=str() as phone):
-            return replace(state, nix=_nix_status(state.nix, event, phone))
+            return _with(state, nix=_nix_status(state.nix, event, phone))
         case MarketingOptOut():
-            return replace(state, opted_out=state.opted_out | {event.channel})
+            return _with(state, opted_out=state.opted_out | {event.channel})
         case CustomerErased():
             return CustomerState(
                 customer_id=state.customer_id,
@@ -268,7 +285,7 @@ def _apply(state: CustomerState, event: Event) -> CustomerState:
 
 def _registered(state: CustomerState, event: CustomerRegistered, details: Registration, event_id: str) -> CustomerState:
     since = event.envelope.occurred_at.date()
-    return replace(
+    return _with(
         state,
         kind=event.customer_kind,
         identity_number=details.identity_number or state.identity_number,

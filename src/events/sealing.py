@@ -38,9 +38,10 @@ from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from events import schemas
+from events.avro_datum import datum
 from events.catalog import (
     AddressChanged,
     ContactDetailsChanged,
@@ -53,7 +54,7 @@ from events.catalog import (
     PersonalIdentityNumberAssigned,
     SealedPersonalData,
 )
-from events.convert import from_plain, to_plain
+from events.convert import from_plain
 
 ALGORITHM = "AES-256-GCM"
 AAD_PREFIX = b"registervard.sealed.v1"
@@ -241,13 +242,13 @@ def _branch(event_type: type[Event], field: str) -> tuple[Any, Any]:
     parsed = schemas.current()[event_type.__name__].parsed
     union = next(f["type"] for f in parsed["fields"] if f["name"] == field)
     branch = next(b for b in union if not (isinstance(b, dict) and b.get("name") == "registervard.SealedPersonalData") and b != "null")
-    return branch, plain_type
+    return parse_schema(branch), plain_type  # parsed once here; fastavro would parse a part of a schema again on every call
 
 
 def _avro(event_type: type[Event], field: str, value: Any) -> bytes:
     branch, _ = _branch(event_type, field)  # type: ignore[arg-type]  # a class is hashable; mypy says not (python/mypy#11470)
     buffer = io.BytesIO()
-    schemaless_writer(buffer, branch, to_plain(value))
+    schemaless_writer(buffer, branch, datum(branch, value))
     return buffer.getvalue()
 
 

@@ -1,22 +1,65 @@
 """A customer's state as bytes and back, for the worker's state table.
 
-The bytes are one version byte followed by the state as compact JSON, in the
-same plain form the register projection stores (`convert.to_plain(for_json=True)`).
-The version says which shape of `CustomerState` wrote them: a change to
+The bytes are one version byte followed by the state as compact JSON. The
+version says which shape of `CustomerState` wrote them: a change to
 `CustomerState` that old bytes cannot be read into raises the version, and a
 worker meeting a version it does not know refuses to guess (`UnknownStateVersion`):
-the partition's state is then rebuilt from the log.
+the stored state is then rebuilt from the log (`registervard worker-state rebuild`).
+
+* Version 2 (written today): a JSON array holding the fields of `CustomerState`
+  by position, in the order of `FIELDS`; each record in it (a dated name or
+  address, the value within, contact details, a consent, a NIX status) is an
+  array too, in the order its class declares its fields. Dates and times are
+  ISO 8601 strings, enums their values, sets sorted lists. The worker reads and
+  writes a state for every message it admits, and the generic field-by-field
+  conversion cost more than the rest of the message's work: this one is written
+  for `CustomerState` alone, so a change to `CustomerState` (or to a record it
+  holds) changes this module and raises `VERSION`.
+* Version 1: a JSON object, the plain form the register projection stores
+  (`convert.to_plain(for_json=True)`). Still read, so that the tables of a
+  worker that wrote it need no rebuild; a state read from it is written back
+  as version 2 when it next changes.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
+from typing import Any, TypeVar
 
-from events.convert import from_plain, to_plain
-from events.customer import CustomerState
+from events.catalog import Channel, CivilStatus, ConsentPurpose, ContactDetails, CustomerKind, PersonName, PostalAddress
+from events.convert import from_plain
+from events.customer import Consent, CustomerState, DatedAddress, DatedName, NixStatus, Status
 
-VERSION = 1
-"""The version this code writes and reads."""
+VERSION = 2
+"""The version this code writes."""
+
+READABLE = frozenset({1, 2})
+"""The versions this code reads."""
+
+FIELDS = (
+    "customer_id",
+    "kind",
+    "status",
+    "identity_number",
+    "company_name",
+    "names",
+    "addresses",
+    "contact",
+    "civil_status",
+    "protected",
+    "deceased_on",
+    "emigrated_on",
+    "consents",
+    "nix",
+    "customer_of",
+    "contact_person_for",
+    "event_ids",
+    "opted_out",
+    "events_applied",
+    "last_occurred_at",
+)
+"""The fields of `CustomerState` in the order version 2 writes them (a unit test holds it to the class)."""
 
 
 class UnknownStateVersion(ValueError):
@@ -25,22 +68,213 @@ class UnknownStateVersion(ValueError):
     def __init__(self, version: int | None) -> None:
         found = "no version byte" if version is None else f"version {version}"
         super().__init__(
-            f"the stored customer state has {found}; this worker reads version {VERSION}: "
-            "rebuild the worker's state from the event log (REGISTERVARD_WORKER_STATE=log) or run the worker version that wrote it"
+            f"the stored customer state has {found}; this worker reads version {VERSION} (and the older version 1): "
+            "stop every worker and run `registervard worker-state rebuild` to rebuild the stored state from the event log "
+            "(or run the worker version that wrote it)"
+        )
+        self.version = version
+
+
+class DamagedState(ValueError):
+    """Stored state of a known version whose bytes do not hold a state of that version's shape."""
+
+    def __init__(self, version: int, problem: str) -> None:
+        super().__init__(
+            f"the stored customer state (version {version}) is damaged: {problem}; stop every worker and run "
+            "`registervard worker-state rebuild` to rebuild the stored state from the event log"
         )
         self.version = version
 
 
 def encode_state(state: CustomerState) -> bytes:
     """The state's bytes: the version, then compact JSON."""
-    text = json.dumps(to_plain(state, for_json=True), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    text = json.dumps(_to_array(state), separators=(",", ":"), ensure_ascii=False)
     return bytes([VERSION]) + text.encode("utf-8")
 
 
 def decode_state(data: bytes) -> CustomerState:
-    """The state `encode_state` wrote; UnknownStateVersion for bytes of another version (or none)."""
+    """The state `encode_state` wrote, today or as version 1; UnknownStateVersion for bytes of another version (or none),
+    DamagedState (a ValueError, as UnknownStateVersion is) for bytes that are not what their version says."""
     if not data:
         raise UnknownStateVersion(None)
-    if data[0] != VERSION:
-        raise UnknownStateVersion(data[0])
-    return from_plain(CustomerState, json.loads(data[1:].decode("utf-8")))
+    version = data[0]
+    if version not in READABLE:
+        raise UnknownStateVersion(version)
+    if version == 1:
+        return from_plain(CustomerState, json.loads(data[1:].decode("utf-8")))
+    try:
+        return _from_array(json.loads(data[1:].decode("utf-8")))
+    except (TypeError, ValueError, KeyError, IndexError) as error:
+        raise DamagedState(version, type(error).__name__) from None
+
+
+# --- Version 2 -------------------------------------------------------------------------------
+# Written out field by field: this runs for every message a table-mode worker admits.
+
+
+def _to_array(s: CustomerState) -> list[Any]:
+    return [
+        s.customer_id,
+        s.kind,  # a StrEnum: JSON writes its value
+        s.status,
+        s.identity_number,
+        s.company_name,
+        [[n.effective_date.isoformat(), n.event_id, n.value.given_names, n.value.surname] for n in s.names],
+        [[a.effective_date.isoformat(), a.event_id, *_address(a.value)] for a in s.addresses],
+        None if s.contact is None else [s.contact.phone, s.contact.email],
+        s.civil_status,
+        s.protected,
+        _day(s.deceased_on),
+        _day(s.emigrated_on),
+        [
+            [c.purpose, c.channel, c.company, c.given_at.isoformat(), c.event_id, c.overrides_nix, _day(c.valid_until), _day(c.lapses_on)]
+            for c in s.consents
+        ],
+        [[n.phone, n.registered, n.as_of.isoformat()] for n in s.nix],
+        sorted(s.customer_of),
+        s.contact_person_for,
+        sorted(s.event_ids),  # sorted, as every set here: the same state always makes the same bytes
+        sorted(s.opted_out),
+        s.events_applied,
+        None if s.last_occurred_at is None else s.last_occurred_at.isoformat(),
+    ]
+
+
+def _address(a: PostalAddress) -> tuple[str, str, str, str | None, str]:
+    return a.street, a.postal_code, a.city, a.care_of, a.country
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _from_array(fields: list[Any]) -> CustomerState:
+    if not isinstance(fields, list) or len(fields) != len(FIELDS):
+        raise ValueError("not an array of the state's fields")
+    (
+        customer_id,
+        kind,
+        status,
+        identity_number,
+        company_name,
+        names,
+        addresses,
+        contact,
+        civil_status,
+        protected,
+        deceased_on,
+        emigrated_on,
+        consents,
+        nix,
+        customer_of,
+        contact_person_for,
+        event_ids,
+        opted_out,
+        events_applied,
+        last_occurred_at,
+    ) = fields
+    return _made(
+        CustomerState,
+        customer_id=_text(customer_id),
+        kind=None if kind is None else _KINDS[kind],
+        status=_STATUSES[status],
+        identity_number=_optional_text(identity_number),
+        company_name=_optional_text(company_name),
+        names=tuple(_name(*entry) for entry in names),
+        addresses=tuple(_dated_address(*entry) for entry in addresses),
+        contact=None if contact is None else _contact(*contact),
+        civil_status=None if civil_status is None else _CIVIL_STATUSES[civil_status],
+        protected=_flag(protected),
+        deceased_on=_optional_day(deceased_on),
+        emigrated_on=_optional_day(emigrated_on),
+        consents=tuple(_consent(*entry) for entry in consents),
+        nix=tuple(_made(NixStatus, phone=_text(phone), registered=_flag(registered), as_of=date.fromisoformat(as_of)) for phone, registered, as_of in nix),
+        customer_of=frozenset(map(_text, customer_of)),
+        contact_person_for=_optional_text(contact_person_for),
+        event_ids=frozenset(map(_text, event_ids)),
+        opted_out=frozenset(_CHANNELS[channel] for channel in opted_out),
+        events_applied=_count(events_applied),
+        last_occurred_at=None if last_occurred_at is None else datetime.fromisoformat(last_occurred_at),
+    )
+
+
+def _name(effective_date: str, event_id: str, given_names: str, surname: str) -> DatedName:
+    return _made(
+        DatedName,
+        effective_date=date.fromisoformat(effective_date),
+        event_id=_text(event_id),
+        value=_made(PersonName, given_names=_text(given_names), surname=_text(surname)),
+    )
+
+
+def _dated_address(effective_date: str, event_id: str, street: str, postal_code: str, city: str, care_of: str | None, country: str) -> DatedAddress:
+    value = _made(
+        PostalAddress, street=_text(street), postal_code=_text(postal_code), city=_text(city), care_of=_optional_text(care_of), country=_text(country)
+    )
+    return _made(DatedAddress, effective_date=date.fromisoformat(effective_date), event_id=_text(event_id), value=value)
+
+
+def _contact(phone: str | None, email: str | None) -> ContactDetails:
+    return _made(ContactDetails, phone=_optional_text(phone), email=_optional_text(email))
+
+
+def _consent(
+    purpose: str, channel: str, company: str, given_at: str, event_id: str, overrides_nix: bool, valid_until: str | None, lapses_on: str | None
+) -> Consent:
+    return _made(
+        Consent,
+        purpose=_PURPOSES[purpose],
+        channel=_CHANNELS[channel],
+        company=_text(company),
+        given_at=datetime.fromisoformat(given_at),
+        event_id=_text(event_id),
+        overrides_nix=_flag(overrides_nix),
+        valid_until=_optional_day(valid_until),
+        lapses_on=_optional_day(lapses_on),
+    )
+
+
+R = TypeVar("R")
+
+
+def _made(cls: type[R], **fields: Any) -> R:
+    """`cls(**fields)`, given every field of `cls`, at a tenth of the cost: a stored state holds a dozen records, and the
+    __init__ of a frozen dataclass sets each field through `object.__setattr__`. The same record, since none of these
+    classes has a `__post_init__` or a field that is not an init field; tests/unit/test_state_codec_versions.py
+    checks that every record read has all its fields and nothing else."""
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _flag(value: Any) -> bool:
+    if type(value) is not bool:
+        raise TypeError
+    return value
+
+
+def _count(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError
+    return value
+
+
+def _optional_day(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+_KINDS = {member.value: member for member in CustomerKind}
+_STATUSES = {member.value: member for member in Status}
+_CIVIL_STATUSES = {member.value: member for member in CivilStatus}
+_PURPOSES = {member.value: member for member in ConsentPurpose}
+_CHANNELS = {member.value: member for member in Channel}

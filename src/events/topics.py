@@ -32,7 +32,19 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
             "min.cleanable.dirty.ratio": "0.1",
             "delete.retention.ms": str(7 * 24 * 3600 * 1000),
         },
+        # Each worker's latest status snapshot (`processors.worker_status`), keyed by worker id: compacted to one
+        # per worker, and deleted after a week, so that the workers of past runs do not pile up.
+        worker_status_topic(settings): {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(7 * 24 * 3600 * 1000),
+            "segment.ms": str(3600 * 1000),
+        },
     }
+
+
+def worker_status_topic(settings: Settings) -> str:
+    """Where each worker publishes its status for `registervard status` (ids, partitions, counts, dates: no customer)."""
+    return f"{settings.topic_prefix}.worker-status"
 
 
 async def partitions_of(settings: Settings, topic: str) -> list[int]:

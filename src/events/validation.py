@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from enum import Enum
 from functools import cache
@@ -29,7 +30,7 @@ from events.catalog import (
     SealedPersonalData,
 )
 from events.identity import IdentityNumberError, parse_identity_number
-from events.limits import LIMITS
+from events.limits import LIMITS, Limits
 from events.refusal import Refusal
 
 _CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
@@ -115,19 +116,82 @@ def check_encoded_size(value: bytes) -> None:
 
 def _check_values(value: Any, field: str) -> None:
     """The rules for every value of an event, wherever it sits: no sealed input, only text, within the limits."""
-    if isinstance(value, SealedPersonalData):
-        raise Refusal(field, "holds sealed data; send the plain value: Registervård seals personal data itself", code="SEALED_INPUT")
+    check = _CHECKS[type(value)]
+    if check is not None:
+        check(value, field)
+
+
+Check = Callable[[Any, str], None]
+
+
+class _Checks(dict[type, Check | None]):
+    """The check `_check_values` makes of a value of each type (None: none), decided once per type and in the order
+    the rules have always been tried: what a value needs depends on its type alone, and the worker checks every event."""
+
+    def __missing__(self, tp: type) -> Check | None:
+        check: Check | None = None
+        if issubclass(tp, SealedPersonalData):
+            check = _refuse_sealed
+        elif issubclass(tp, type):
+            check = _check_class
+        elif dataclasses.is_dataclass(tp):
+            check = _check_record
+        elif issubclass(tp, (tuple, list, frozenset)):
+            check = _check_items
+        elif issubclass(tp, str) and not issubclass(tp, Enum):
+            check = _check_text
+        elif issubclass(tp, date):
+            check = _check_moment
+        self[tp] = check
+        return check
+
+
+_CHECKS = _Checks()
+
+
+def _refuse_sealed(value: SealedPersonalData, field: str) -> None:
+    raise Refusal(field, "holds sealed data; send the plain value: Registervård seals personal data itself", code="SEALED_INPUT")
+
+
+def _check_record(value: Any, field: str) -> None:
+    checks = _CHECKS
+    for name, path in _paths(type(value), field):
+        item = getattr(value, name)
+        check = checks[type(item)]
+        if check is not None:
+            check(item, path)
+
+
+def _check_items(value: Any, field: str) -> None:
+    for index, item in enumerate(value):
+        _check_values(item, f"{field}[{index}]")
+
+
+def _check_class(value: type, field: str) -> None:
+    """A class given as a value: a dataclass is checked as it always was, its defaults as its values."""
     if dataclasses.is_dataclass(value):
         for f in dataclasses.fields(value):
-            path = f"{field}.{f.name}" if field else f.name
-            _check_values(getattr(value, f.name), "" if path == "envelope" else path)  # as in JSON Lines: its fields at the top
-    elif isinstance(value, (tuple, list, frozenset)):
-        for index, item in enumerate(value):
-            _check_values(item, f"{field}[{index}]")
-    elif isinstance(value, str) and not isinstance(value, Enum):
-        _check_text(value, field)
-    elif isinstance(value, date):
-        _check_moment(value, field)
+            _check_values(getattr(value, f.name), _child(field, f.name))
+
+
+_PATHS: dict[tuple[type, str], tuple[tuple[str, str], ...]] = {}
+_REMEMBERED_PATHS = 4096
+"""Field paths come from the catalog's shapes (and list positions): few. The bound is for a caller with unusual records."""
+
+
+def _paths(tp: type, field: str) -> tuple[tuple[str, str], ...]:
+    """Each field of record type `tp` at `field`, with its path in refusals."""
+    paths = _PATHS.get((tp, field))
+    if paths is None:
+        paths = tuple((f.name, _child(field, f.name)) for f in dataclasses.fields(tp))
+        if len(_PATHS) < _REMEMBERED_PATHS:
+            _PATHS[(tp, field)] = paths
+    return paths
+
+
+def _child(field: str, name: str) -> str:
+    path = f"{field}.{name}" if field else name
+    return "" if path == "envelope" else path  # as in JSON Lines: its fields at the top
 
 
 def _check_text(text: str, field: str) -> None:
@@ -137,19 +201,53 @@ def _check_text(text: str, field: str) -> None:
         raise Refusal(
             field, f"contains {what} U+{ord(bad.group()):04X} at character {bad.start() + 1}; only printable text is allowed", code="INVALID_CHARACTER"
         )
-    limit = LIMITS.max_chars(field)
+    bounds = _bounds()
+    if len(text) <= bounds.shortest:
+        return  # within every limit: no need to find this field's
+    limit = bounds.max_chars(field)
     if len(text) > limit:
         raise Refusal(field, f"is {len(text)} characters long; the limit is {limit}", code="FIELD_TOO_LONG")
 
 
 def _check_moment(moment: date, field: str) -> None:
-    earliest, latest = LIMITS.earliest, LIMITS.latest
+    bounds = _bounds()
     if isinstance(moment, datetime):  # compared in UTC: year 1 at +14:00 is year 0 in UTC, which no reader can decode
-        inside = datetime.combine(earliest, time(), UTC) <= moment < datetime.combine(latest, time(), UTC)
+        inside = bounds.earliest_moment <= moment < bounds.latest_moment
     else:
-        inside = earliest <= moment < latest
+        inside = bounds.limits.earliest <= moment < bounds.limits.latest
     if not inside:
-        raise Refusal(field, f"must be from {earliest} up to (not including) {latest}", code="DATE_OUT_OF_RANGE")
+        raise Refusal(field, f"must be from {bounds.limits.earliest} up to (not including) {bounds.limits.latest}", code="DATE_OUT_OF_RANGE")
+
+
+class _Bounds:
+    """What the checks of every string and moment read of `LIMITS`, worked out once for the limits in force."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.earliest_moment = datetime.combine(limits.earliest, time(), UTC)
+        self.latest_moment = datetime.combine(limits.latest, time(), UTC)
+        self.shortest = min(limits.max_string_chars, *limits.string_chars.values())
+        """The lowest limit of any string field."""
+        self._chars: dict[str, int] = {}
+
+    def max_chars(self, field: str) -> int:
+        """`limits.max_chars(field)`, remembered by field path."""
+        limit = self._chars.get(field)
+        if limit is None:
+            limit = self.limits.max_chars(field)
+            if len(self._chars) < _REMEMBERED_PATHS:
+                self._chars[field] = limit
+        return limit
+
+
+_BOUNDS: list[_Bounds] = []
+
+
+def _bounds() -> _Bounds:
+    """The bounds of `LIMITS` as it is now (read each time: a test may put other limits in its place)."""
+    if not _BOUNDS or _BOUNDS[0].limits is not LIMITS:
+        _BOUNDS[:] = [_Bounds(LIMITS)]
+    return _BOUNDS[0]
 
 
 def _check_registration(kind: CustomerKind, details: Registration, today: date | None) -> None:

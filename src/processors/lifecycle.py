@@ -53,10 +53,19 @@ DERIVED_ID_NAMESPACE = uuid.UUID("0d9f7c2e-3b1a-4c55-8e0b-6a2f4d1c9e73")
 
 @dataclass(frozen=True)
 class Admitted:
-    """The event may enter the log; `derived` follow it, in this order."""
+    """The event may enter the log, after `lapsed` and before `derived` (`in_log_order`)."""
 
     event: Event
     derived: tuple[Event, ...] = ()
+    """What follows from the event (a death withdraws the consents), in this order."""
+    lapsed: tuple[ConsentExpired, ...] = ()
+    """The customer's consents that had lapsed by the event's own time but were not yet expired: their expiry comes
+    first, so that what the event withdraws or renews never depends on whether the expiry timer ran before it."""
+
+    @property
+    def in_log_order(self) -> tuple[Event, ...]:
+        """The events for the log, in order: the lapsed consents' expiries, the event, what follows from it."""
+        return (*self.lapsed, self.event, *self.derived)
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,15 @@ def expiry(consent: Consent, customer_id: str) -> ConsentExpired | None:
     )
 
 
+def lapsed_by(state: CustomerState | None, moment: datetime) -> tuple[ConsentExpired, ...]:
+    """The expiries of the state's consents that have lapsed by `moment` (event time), in order of lapse."""
+    if state is None:
+        return ()
+    day = moment.astimezone(UTC).date()
+    lapsed = sorted((c for c in state.consents if c.lapses_on is not None and c.lapses_on <= day), key=lambda c: (c.lapses_on, c.event_id))
+    return tuple(event for event in (expiry(c, state.customer_id) for c in lapsed) if event is not None)
+
+
 @dataclass
 class Lifecycle:
     """Every customer's state, and the consents waiting to lapse."""
@@ -138,12 +156,17 @@ class Lifecycle:
     """Heap of (lapses_on, customer_id, ConsentGiven event id)."""
 
     def admit(self, event: Event) -> Admitted | Refusal | Duplicate:
-        """Decide on an intake event; if admitted, the state already includes it and its consequences."""
-        verdict = check(self.states.get(event.customer_id), event)
+        """Decide on an intake event; if admitted, the state already includes it, the consents that had lapsed by its
+        time, and its consequences."""
+        state = self.states.get(event.customer_id)
+        verdict = check(state, event)
         if verdict is not None:
             return verdict
+        lapsed = lapsed_by(state, event.envelope.occurred_at)
+        for expired in lapsed:
+            self._fold(expired)
         derived = self.apply(event)
-        return Admitted(event, derived)
+        return Admitted(event, derived, lapsed)
 
     def apply(self, event: Event) -> tuple[Event, ...]:
         """Fold an event that is in the log, and its consequences; return the consequences."""

@@ -21,7 +21,7 @@ sends the records, waits for the broker, destroys keys, retries, counts and logs
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,9 +61,10 @@ class Append:
 
     records: tuple[Record, ...]
     admitted: Event | None
-    """The intake event the records begin with; None when the worker derived every one (expiry, rebuild)."""
+    """The intake event among the records (after the expiries of consents that had lapsed by its time, before its
+    consequences); None when the worker derived every one (expiry, rebuild)."""
     derived: tuple[Event, ...]
-    """The events the worker derived, in the order of the records that follow `admitted`."""
+    """The events the worker derived, in the order of their records."""
     destroy_key: str | None = None
     """The customer an admitted CustomerErased erases: their key goes only after the log has the erasure."""
 
@@ -99,13 +100,13 @@ Decision = Append | DeadLetter | Drop
 
 @dataclass(frozen=True)
 class Rebuilt:
-    """The worker's knowledge after reading the whole log at startup, and what the log still lacks."""
+    """The worker's knowledge after folding the log (all of it, or what its tables lack), and what the log still lacks."""
 
     lifecycle: Lifecycle
     missing: tuple[Event, ...]
     """Consequences the log should hold but does not, in order: to append."""
     erased: tuple[str, ...]
-    """Every erased customer: each one's data key must be destroyed, if it is not already."""
+    """Every erased customer of the folded log: each one's data key must be destroyed, if it is not already."""
 
 
 def keyable(customer_id: str) -> bool:
@@ -172,9 +173,9 @@ def decide(message: IntakeMessage, lifecycle: Lifecycle, sealer: Sealer, *, now:
         outcome = lifecycle.admit(event)
         if isinstance(outcome, Admitted):
             return Append(
-                to_log((outcome.event, *outcome.derived), sealer),
+                to_log(outcome.in_log_order, sealer),
                 admitted=outcome.event,
-                derived=outcome.derived,
+                derived=(*outcome.lapsed, *outcome.derived),
                 destroy_key=outcome.event.customer_id if isinstance(outcome.event, CustomerErased) else None,
             )
         if isinstance(outcome, Duplicate):
@@ -190,11 +191,19 @@ def expire(lifecycle: Lifecycle, now: datetime, sealer: Sealer) -> Append:
     return Append(to_log(expired, sealer), admitted=None, derived=expired)
 
 
-def rebuild(log: Iterable[Event]) -> Rebuilt:
-    """Fold the whole log into a fresh lifecycle; what the log lacks, and whose keys must be gone."""
-    lifecycle = Lifecycle()
-    missing = tuple(lifecycle.replay(log))
-    erased = tuple(c for c, state in lifecycle.states.items() if state.status is Status.ERASED)
+def rebuild(log: Iterable[Event], lifecycle: Lifecycle | None = None) -> Rebuilt:
+    """Fold the log into `lifecycle` (a fresh one: the whole log; the worker's tables: the log after their position);
+    what the log lacks, and the customers of `log` whose keys must be gone."""
+    lifecycle = lifecycle if lifecycle is not None else Lifecycle()
+    customers: dict[str, None] = {}  # in order of appearance
+
+    def noting_customers(events: Iterable[Event]) -> Iterator[Event]:
+        for event in events:
+            customers[event.customer_id] = None
+            yield event
+
+    missing = tuple(lifecycle.replay(noting_customers(log)))
+    erased = tuple(c for c in customers if lifecycle.states[c].status is Status.ERASED)
     return Rebuilt(lifecycle, missing, erased)
 
 

@@ -65,14 +65,17 @@ from typing import Any, NoReturn, cast
 import faust
 import structlog
 
-from events.event_log import Quarantined, read_log
+from events.catalog import Event
+from events.event_log import Quarantined, log_end_offsets, open_records, read_log, read_log_records
 from events.retry import in_thread_with_retry, with_retry
 from events.sealing import BatchKeyStore
 from events.settings import STATE_DIR, Settings
+from events.state_codec import DamagedState, UnknownStateVersion
 from processors import policy
 from processors import worker_metrics as metrics
 from processors.lifecycle import Lifecycle
 from processors.state_table import Lapse, StateTables, TableStates
+from processors.worker_status import install as install_worker_status
 
 log = structlog.get_logger(__name__)
 
@@ -84,17 +87,24 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024
 """The producer's request limit: above the broker's 1 MiB message limit, so that a dead letter can keep any intake message."""
 
 
+PRODUCER_LINGER_MS = 5
+"""How long the producer waits to fill a request: a batch waits for its sends anyway, and a few ms buys far fewer requests."""
+PRODUCER_BATCH_BYTES = 512 * 1024
+"""Records per partition per request, in bytes: a batch of 1,000 intake messages fits in one request per partition."""
+
+
 def stop_now(error: BaseException, where: str) -> NoReturn:
     """End the process at once, so that nothing after a failure is acked or committed; say why first."""
     if isinstance(error, asyncio.CancelledError):
         log.warning("worker_stopped_mid_batch", where=where, advice="uncommitted intake messages are handled again at the next start")
         code = EXIT_STOPPED
     else:
+        stored_state = isinstance(error, (UnknownStateVersion, DamagedState))  # a restart meets it again: say what to do
         log.error(
             "worker_failed",
             where=where,
             reason=type(error).__name__,
-            advice="nothing after this point was committed; the worker handles it again when restarted",
+            advice=str(error) if stored_state else "nothing after this point was committed; the worker handles it again when restarted",
             exc_info=error,
         )
         code = EXIT_FAILED
@@ -125,6 +135,9 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         producer_max_request_size=MAX_REQUEST_BYTES,
+        # A batch's appends and table writes go out in a few large requests, not one small request per record.
+        producer_linger_ms=PRODUCER_LINGER_MS,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_commit_every=500,
         broker_commit_interval=1.0,
         broker_max_poll_records=2000,
@@ -141,7 +154,8 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
         @tables.lapses.on_recover
         async def tables_recovered() -> None:
             try:
-                worker.tables_recovered()
+                async with worker.lock:  # a batch in flight has pushed lapses its states have not yet written
+                    await worker.tables_recovered()
             except BaseException as error:
                 stop_now(error, "indexing lapsing consents after recovering the tables")
 
@@ -179,6 +193,7 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
         except BaseException as error:  # the state holds expiries the log may lack: start again from the log
             stop_now(error, "appending lapsed consents")
 
+    install_worker_status(app, worker, settings)
     return app
 
 
@@ -206,7 +221,9 @@ class Worker:
         self.heaps: dict[int, list[Lapse]] = {}
         """With tables: the expiry heap of each assigned partition of the intake topic."""
         self.log_records_read = 0
-        """Records of the canonical log read to build the state at start (none with tables)."""
+        """Records of the canonical log read to build the state at start (with tables: only what they lacked)."""
+        self._appended: list[Awaitable[Any]] = []
+        """With tables: the log sends since the states were last written, whose offsets become the partitions' positions."""
         self.lock = asyncio.Lock()
         """Held while a batch or the expiry timer reads and writes states, so that the two never interleave."""
         self.ready = asyncio.Event()
@@ -237,17 +254,55 @@ class Worker:
         )
         self.ready.set()
 
-    def tables_recovered(self) -> None:
-        """After Faust recovered the tables (at start and after each rebalance): rebuild the expiry heaps of the
-        assigned partitions from the lapse index; the first time, the worker is ready."""
+    async def tables_recovered(self) -> None:
+        """After Faust recovered the tables (at start and after each rebalance), before it hands over any message of
+        the assigned partitions: fold into their states what the log holds beyond their positions, then rebuild the
+        partitions' expiry heaps from the lapse index; the first time, the worker is ready."""
         assert self.tables is not None
         assigned = {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == self.settings.intake_topic}
+        read = appended = 0
+        for partition in sorted(assigned):
+            records, consequences = await self.catch_up(partition)
+            read, appended = read + records, appended + consequences
+        self.log_records_read += read
         self.heaps = self.tables.heaps(assigned)
         if not self.ready.is_set():
-            log.info("worker_ready", state="table", log_records_read=self.log_records_read, partitions=sorted(assigned))
+            log.info("worker_ready", state="table", log_records_read=read, consequences_appended=appended, partitions=sorted(assigned))
             self.ready.set()
         else:
-            log.info("worker_partitions_recovered", partitions=sorted(assigned))
+            log.info("worker_partitions_recovered", log_records_read=read, consequences_appended=appended, partitions=sorted(assigned))
+
+    async def catch_up(self, partition: int) -> tuple[int, int]:
+        """Fold the partition's log from its position in the tables to its end into the states, append the consequences
+        that log lacks, destroy the keys its erasures left; return (log records read, consequences appended).
+
+        The log runs ahead of the tables when a worker died after the broker had its appends but before the tables'
+        changelogs had the states (or, the first time in table mode, when the tables are empty and the log is not)."""
+        assert self.tables is not None
+        start = self.tables.position(partition)
+        events, end = await with_retry(lambda: self._read_tail(partition, start), what="read the event log", budget=self.budget)
+        if end <= start:
+            return 0, 0
+        states = TableStates(self.tables)
+        rebuilt = policy.rebuild(events, self._lifecycle(states, partition))
+        await asyncio.gather(*await self._send(policy.to_log(rebuilt.missing, self.sealer)))
+        for customer_id in rebuilt.erased:  # a crash between appending CustomerErased and destroying the key
+            if not await in_thread_with_retry(self.keys.is_destroyed, customer_id, what="read a data key", budget=self.budget):
+                await self._erase_key(customer_id)
+        await self._flush(states, reached={partition: end})
+        return end - start, len(rebuilt.missing)
+
+    async def _read_tail(self, partition: int, start: int) -> tuple[list[Event], int]:
+        """The events of the partition's log from offset `start` to its end now, and that end offset."""
+        end = (await log_end_offsets(self.settings, [partition]))[partition]
+        events: list[Event] = []
+        if end > start:
+            async for batch in read_log_records(self.settings, start={partition: start}, end={partition: end}):
+                opened, quarantined = open_records(batch, self.keys)
+                for bad in quarantined:
+                    _quarantined(bad)
+                events += [logged.event for logged in opened]
+        return events, end
 
     def _lifecycle(self, states: TableStates | None, partition: int) -> Lifecycle:
         """The lifecycle for a message of `partition`: the one in memory, or one over the tables and the partition's heap."""
@@ -256,11 +311,17 @@ class Worker:
         states.partition = partition
         return Lifecycle(states=states, _lapses=self.heaps.setdefault(partition, []))
 
-    async def _flush(self, states: TableStates | None) -> None:
-        """Write the states of what the broker has acknowledged to the tables, and wait until their changelogs have them."""
-        if states is not None and states.pending:
-            states.flush()
-            await self.app.producer.flush()
+    async def _flush(self, states: TableStates | None, reached: dict[int, int] | None = None) -> None:
+        """Write the states of what the broker has acknowledged to the tables, with the log positions they reach (those
+        of the records appended since the last flush, or `reached`), and wait until the tables' changelogs have them."""
+        if states is None or not (states.pending or reached):
+            return
+        positions = dict(reached or {})
+        appended, self._appended = self._appended, []
+        for metadata in await asyncio.gather(*appended):  # all acknowledged already: this only reads their offsets
+            positions[metadata.partition] = max(positions.get(metadata.partition, 0), metadata.offset + 1)
+        states.flush(positions)
+        await states.tables.acknowledged()
 
     async def handle_batch(self, batch: Sequence[faust.types.EventT]) -> None:
         """Handle a batch of intake messages and wait until the broker has everything they produced."""
@@ -336,7 +397,10 @@ class Worker:
 
     async def _send(self, records: Sequence[policy.Record]) -> list[Awaitable[object]]:
         """Send records to the log, in order; the returned futures say when the broker has them."""
-        return [await self.event_log.send(key=record.key, value=record.value) for record in records]
+        futures: list[Awaitable[Any]] = [await self.event_log.send(key=record.key, value=record.value) for record in records]
+        if self.tables is not None:
+            self._appended += futures
+        return futures
 
     async def _erase_key(self, customer_id: str) -> None:
         destroyed = await in_thread_with_retry(self.keys.destroy, customer_id, what="destroy a data key", budget=self.budget)

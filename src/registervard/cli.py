@@ -30,6 +30,7 @@ from registervard.commands import (
     serve,
     service,
     wash_command,
+    worker_state_command,
 )
 
 app = typer.Typer(help="Registervård keeps a customer register correct, lawful and contactable.", no_args_is_help=True)
@@ -51,6 +52,7 @@ app.add_typer(demo_app, name="demo")
 topics_app.command("create")(service.topics_create)
 app.command()(publish_command.publish)
 app.command()(service.worker)
+app.add_typer(worker_state_command.app, name="worker-state")
 app.command()(service.project)
 app.command()(register_commands.status)
 app.command("quarantine")(register_commands.quarantine)

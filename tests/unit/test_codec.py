@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import types
-import typing
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import date, datetime
 from uuid import UUID
 
 import avro.io
@@ -20,39 +16,20 @@ from hypothesis import strategies as st
 
 from events import codec, schemas
 from events.catalog import EVENT_TYPES, Event
+from tests.type_strategies import moments, text, values_of
 
-_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
-_moments = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)).map(
-    lambda moment: moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # Avro timestamp-millis
-)
 _SCALARS = {
-    str: _text,
+    str: text,
     int: st.integers(-(2**31), 2**31 - 1),
     bool: st.booleans(),
     bytes: st.binary(max_size=16),
     date: st.dates(min_value=date(1900, 1, 1)),
-    datetime: _moments,
+    datetime: moments,
     UUID: st.uuids(),
 }
 
 
-def values_of(hint) -> st.SearchStrategy:
-    """A strategy for any value of a type hint used in the event catalog."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return st.one_of(*(values_of(option) for option in typing.get_args(hint)))
-    if hint is type(None):
-        return st.none()
-    if typing.get_origin(hint) is tuple:
-        return st.lists(values_of(typing.get_args(hint)[0]), max_size=3).map(tuple)
-    if isinstance(hint, type) and issubclass(hint, StrEnum):
-        return st.sampled_from(list(hint))
-    if dataclasses.is_dataclass(hint):
-        hints = typing.get_type_hints(hint)
-        return st.builds(hint, **{f.name: values_of(hints[f.name]) for f in dataclasses.fields(hint)})
-    return _SCALARS[hint]
-
-
-any_event = st.sampled_from(sorted(EVENT_TYPES)).flatmap(lambda name: values_of(EVENT_TYPES[name]))
+any_event = st.sampled_from(sorted(EVENT_TYPES)).flatmap(lambda name: values_of(EVENT_TYPES[name], _SCALARS))
 
 
 @given(any_event)

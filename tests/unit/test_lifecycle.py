@@ -107,6 +107,23 @@ def test_a_customer_who_dies_loses_every_consent_each_withdrawal_naming_the_deat
     assert lifecycle.states[ANNA].consents == ()
 
 
+def test_a_consent_that_lapsed_before_the_customer_died_expires_whether_or_not_the_timer_ran_in_between():
+    calls = consent(date(2025, 1, 1), overrides_nix=True)  # lapses on 1 April
+    death = died(date(2025, 5, 1))
+
+    timer_ran, timer_late = Lifecycle(), Lifecycle()
+    admitted(timer_ran, registered(), calls)
+    admitted(timer_late, registered(), calls)
+    expired_by_timer = timer_ran.due(datetime(2025, 4, 2, tzinfo=UTC))
+    [after_timer] = admitted(timer_ran, death)
+    [before_timer] = admitted(timer_late, death)
+
+    assert [type(e) for e in before_timer.in_log_order] == [ConsentExpired, CustomerDeceased]  # nothing left to withdraw
+    assert expired_by_timer + list(after_timer.in_log_order) == list(before_timer.in_log_order)
+    assert timer_late.due(datetime(2025, 6, 1, tzinfo=UTC)) == []
+    assert timer_ran.states[ANNA] == timer_late.states[ANNA]
+
+
 def test_a_nix_override_consent_given_on_1_january_has_lapsed_on_1_april_without_any_other_event():
     lifecycle = Lifecycle()
     given = consent(date(2025, 1, 1), overrides_nix=True)
@@ -170,7 +187,7 @@ def run(upstream, now: datetime) -> list:
     for event in [REGISTRATION, *upstream]:
         outcome = lifecycle.admit(event)
         if isinstance(outcome, Admitted):
-            log += [outcome.event, *outcome.derived]
+            log += outcome.in_log_order
     return log + lifecycle.due(now)
 
 

@@ -11,19 +11,31 @@ from rich.table import Table
 from projections.read import customer_record
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, fail, run
+from registervard.worker_report import WorkersReport, worker_report
 
 
 @advise_on_failure
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Show the register's customers by status and how far it lags behind the event log."""
+    """Show the register's customers by status, how far it lags behind the event log, and the workers: who owns
+    which intake partition, how far behind each is, which are recovering, and the next consent expiry due."""
     # Imported here, not at the top: it imports the runner, whose metrics register in the default Prometheus
     # registry, which the worker's and the projections' processes serve (see commands/service.py).
     from projections.status import register_status
 
-    current = run(register_status(bootstrap().settings))
+    settings = bootstrap().settings
+    current = run(register_status(settings))
+    workers = run(worker_report(settings))
     if as_json:
         console.print_json(
-            json.dumps({"customers": current.customers, "events_in_log": current.events_in_log, "lag": current.lag, "quarantined": current.quarantined})
+            json.dumps(
+                {
+                    "customers": current.customers,
+                    "events_in_log": current.events_in_log,
+                    "lag": current.lag,
+                    "quarantined": current.quarantined,
+                    "workers": workers.as_json(),
+                }
+            )
         )
         return
     total = sum(current.customers.values())
@@ -35,6 +47,36 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
             f"[yellow]Quarantined:[/yellow] {count} log record(s) the {projection} projection could not open or write "
             "and skipped (`registervard quarantine` says where and why)."
         )
+    _print_workers(workers)
+
+
+def _print_workers(report: WorkersReport) -> None:
+    """The "Workers" section: a row per intake partition (owner, lag) and a row per worker (state, next expiry)."""
+    console.print(f"Workers (intake {report.intake_topic}, consumer group {report.group}):")
+    if not report.partitions:
+        console.print(f"The intake topic {report.intake_topic} does not exist yet (`registervard topics create`, or start the worker).")
+    else:
+        partitions = Table("partition", "owner", "lag")
+        for p in report.partitions:
+            partitions.add_row(str(p.partition), p.owner or "[yellow]none[/yellow]", str(p.lag))
+        console.print(partitions)
+    if not report.workers:
+        console.print("No worker has reported its status (is `registervard worker` running?).")
+        return
+    workers = Table("worker", "mode", "state", "partitions", "standby", "next expiry due", "reported")
+    for w in report.workers:
+        state = w.describe()
+        colour = {"ready": "green", "recovering": "yellow"}.get(w.state, "red")
+        workers.add_row(
+            w.worker,
+            w.mode,
+            f"[{colour}]{state}[/{colour}]",
+            ", ".join(map(str, w.partitions)) or "-",
+            ", ".join(map(str, w.standby_partitions)) or "-",
+            w.next_expiry_due or "-",
+            f"{w.seconds_since_report:.0f} s ago",
+        )
+    console.print(workers)
 
 
 @advise_on_failure
