@@ -58,9 +58,10 @@ class Settings:
     """Base64 of 32 bytes that wraps every customer's data key (REGISTERVARD_MASTER_KEY); None: a development key."""
     lookup_key: str | None = field(default=None, repr=False)
     """Secret of the keyed hash of identity numbers (REGISTERVARD_LOOKUP_KEY); None: a development key."""
-    worker_state: str = "log"
-    """Where the worker keeps its customers' states (REGISTERVARD_WORKER_STATE): "log" folds the whole canonical log at
-    every start; "table" keeps them in Faust tables (local store plus changelog topic), read nothing of the log at start."""
+    worker_state: str = "table"
+    """Where the worker keeps its customers' states (REGISTERVARD_WORKER_STATE): "table" keeps them in Faust tables
+    (a local store per partition plus changelog topics) with the log offset they reach, and reads only the log beyond
+    it at start; "log" keeps them in memory and folds the whole canonical log at every start (a small register, tests)."""
     worker_store: str = "rocksdb://"
     """Faust's store for the tables when worker_state is "table" (REGISTERVARD_WORKER_STORE): "rocksdb://" or "memory://"."""
     worker_standby_replicas: int = 1

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
@@ -170,15 +170,25 @@ class TableStates(MutableMapping[str, CustomerState]):
         self.tables = tables
         self.partition = 0
         self._pending: dict[str, tuple[int, CustomerState]] = {}
+        self._read: dict[str, CustomerState | None] = {}
+        """The states read from the table in this batch (None: not there), each decoded once."""
 
-    def __getitem__(self, customer_id: str) -> CustomerState:
+    def get(self, customer_id: str, default: Any = None) -> Any:
+        """The customer's state, or `default` if the customer has none (a lifecycle asks several times per event)."""
         if customer_id in self._pending:
             return self._pending[customer_id][1]
-        with self.tables.in_partition(self.partition):
-            data = self.tables.states.get(customer_id.encode("utf-8"))
-        if data is None:
+        if customer_id not in self._read:
+            with self.tables.in_partition(self.partition):
+                data = self.tables.states.get(customer_id.encode("utf-8"))
+            self._read[customer_id] = None if data is None else decode_state(data)
+        state = self._read[customer_id]
+        return default if state is None else state
+
+    def __getitem__(self, customer_id: str) -> CustomerState:
+        state = self.get(customer_id)
+        if state is None:
             raise KeyError(customer_id)
-        return decode_state(data)
+        return cast(CustomerState, state)
 
     def __setitem__(self, customer_id: str, state: CustomerState) -> None:
         self._pending[customer_id] = (self.partition, state)
@@ -193,6 +203,13 @@ class TableStates(MutableMapping[str, CustomerState]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+    def _may_have_lapses(self, customer_id: str) -> bool:
+        """Whether the table may hold lapse entries of the customer (unknown unless its state was read in this batch)."""
+        if customer_id not in self._read:
+            return True
+        before = self._read[customer_id]
+        return before is not None and lapse_entry(before, 0) is not None
 
     @property
     def pending(self) -> int:
@@ -209,9 +226,10 @@ class TableStates(MutableMapping[str, CustomerState]):
                 self.tables.states[key] = encode_state(state)
                 if lapses is not None:
                     self.tables.lapses[key] = lapses
-                elif self.tables.lapses.get(key) is not None:
+                elif self._may_have_lapses(customer_id) and self.tables.lapses.get(key) is not None:
                     del self.tables.lapses[key]
         self._pending.clear()
+        self._read.clear()
         for partition, offset in positions.items():
             self.tables.set_position(partition, offset)
 

@@ -119,12 +119,15 @@ def create_app(settings: Settings, keys: BatchKeyStore) -> faust.App:
     What to do with each message, lapsed consent and the log at startup is `processors.policy`'s to decide;
     `Worker` carries it out (sends, waits for the broker, key store calls with retries, metrics and logs);
     this function only wires Faust's agent, task and timer to it."""
-    (STATE_DIR / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last folder of its datadir
+    app_id = f"{settings.topic_prefix}.processors"
+    # One folder per app: the local table stores of one register's topics are never opened for another's.
+    datadir = STATE_DIR / "faust" / app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last folder of its datadir
     app = faust.App(
-        f"{settings.topic_prefix}.processors",
+        app_id,
         broker=f"kafka://{settings.kafka}",
         store=settings.worker_store if settings.worker_state == "table" else "memory://",
-        datadir=str(STATE_DIR / "faust"),
+        datadir=str(datadir),
         table_standby_replicas=settings.worker_standby_replicas,  # why 1 by default: see the Settings field
         web_enabled=False,
         topic_partitions=settings.partitions,
@@ -397,7 +400,9 @@ class Worker:
 
     async def _send(self, records: Sequence[policy.Record]) -> list[Awaitable[object]]:
         """Send records to the log, in order; the returned futures say when the broker has them."""
-        futures: list[Awaitable[Any]] = [await self.event_log.send(key=record.key, value=record.value) for record in records]
+        # Straight to the producer: Faust's Topic.send wraps each record in futures and callbacks we do not use.
+        send, topic = self.app.producer.send, self.settings.events_topic
+        futures: list[Awaitable[Any]] = [await send(topic, record.key, record.value, None, None, None) for record in records]
         if self.tables is not None:
             self._appended += futures
         return futures
