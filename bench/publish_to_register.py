@@ -1,13 +1,14 @@
 """How long from `publish` of N events to a register that is current, next to raw Kafka on the same broker.
 
-    .venv/bin/python bench/publish_to_register.py [--events 10000] [--database-url URL]
+    .venv/bin/python bench/publish_to_register.py [--events 10000] [--database-url URL] [--json-out FILE]
 
 Baseline, measured in the same run on the same broker: produce N pre-encoded
 messages (idempotent producer, acks=all) and consume and decode them again.
 Full path: validate and publish N events, the worker admits them to the log,
 the projection folds them into the register; the clock stops when every event
 id is in the register. The worker and the projection are started and warmed up
-before the clock starts.
+before the clock starts. Prints JSON; with --json-out also appends the figure
+(bench/report.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+import report
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from events import codec
@@ -77,19 +79,24 @@ def start(command: list[str], settings: Settings, log: Path) -> subprocess.Popen
     return subprocess.Popen([sys.executable, "-m", "registervard", *command], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-async def wait_until_current(settings: Settings, events_in_log: int, timeout: float = 600) -> None:
-    """Wait until the log holds at least `events_in_log` events and the register has applied all of them."""
+async def wait_until_current(settings: Settings, events_in_log: int, timeout: float = 600) -> float:
+    """Wait until the log holds at least `events_in_log` events and the register has applied all of them.
+
+    Returns when (time.perf_counter()) the log first held them all: the worker's part is done by then, the rest is the projection's."""
     deadline = time.monotonic() + timeout
+    log_complete: float | None = None
     while time.monotonic() < deadline:
         status = await register_status(settings)
-        if status.events_in_log >= events_in_log and status.lag == 0:
-            return
+        if status.events_in_log >= events_in_log:
+            log_complete = log_complete or time.perf_counter()
+            if status.lag == 0:
+                return log_complete
         await asyncio.sleep(0.05)
     raise TimeoutError(f"the register was not current within {timeout}s")
 
 
-async def full_path(settings: Settings, events: list, logs: Path) -> float:
-    """Seconds from publishing the events to all of them being in the register."""
+async def full_path(settings: Settings, events: list, logs: Path) -> tuple[float, float]:
+    """Seconds from publishing the events to all of them being in the register, and to all of them being in the log."""
     processes = [start(["worker"], settings, logs / "worker.log"), start(["project"], settings, logs / "projection.log")]
     try:
         warm_up = events[0]
@@ -99,8 +106,8 @@ async def full_path(settings: Settings, events: list, logs: Path) -> float:
             start_time = time.perf_counter()
             for chunk in range(0, len(events), 1000):
                 await publisher.publish(events[chunk : chunk + 1000])
-        await wait_until_current(settings, len(events))  # the warm-up event was one of them; consequences come on top
-        return time.perf_counter() - start_time
+        in_log = await wait_until_current(settings, len(events))  # the warm-up event was one of them; consequences come on top
+        return time.perf_counter() - start_time, in_log - start_time
     finally:
         for process in processes:
             process.terminate()
@@ -112,6 +119,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
     parser.add_argument("--kafka", default=os.environ.get("REGISTERVARD_KAFKA", "127.0.0.1:9092"))
+    parser.add_argument("--json-out", default=None, help="append the figure to this JSON lines file (bench/report.py)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="rv-bench-"))
@@ -129,17 +137,29 @@ async def main() -> None:
     print("Raw produce + consume + decode...", file=sys.stderr)
     raw = await raw_baseline(settings, events)
     print("Publish -> worker -> log -> projection -> register...", file=sys.stderr)
-    full = await full_path(settings, events, workdir)
+    full, in_log = await full_path(settings, events, workdir)
     backend = connect(settings.database_url).dialect.name
     print(json.dumps({
         "events": len(encoded),
         "database": backend,
         "raw_produce_consume_decode_s": round(raw, 3),
         "publish_to_current_register_s": round(full, 3),
+        "publish_to_all_in_log_s": round(in_log, 3),
+        "projection_behind_log_s": round(full - in_log, 3),
         "ratio_full_to_raw": round(full / raw, 2),
         "full_events_per_s": round(len(events) / full),
         "raw_events_per_s": round(len(events) / raw),
     }, indent=2))
+    size = f"{len(events) // 1000}k" if len(events) % 1000 == 0 else str(len(events))
+    report.write(
+        args.json_out,
+        [
+            report.Figure(
+                f"publish {size} events -> register current", backend, round(full, 2), "s", round(raw, 3),
+                "raw produce+consume+decode", round(report.slower_by_time(full, raw), 2), "within 4x",
+            )
+        ],
+    )
 
 
 if __name__ == "__main__":

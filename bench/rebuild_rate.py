@@ -1,9 +1,12 @@
 """Rebuild rate: events/s of `rebuild_register` into SQLite (and PostgreSQL), next to raw consume+decode of the same log.
 
-    .venv/bin/python bench/rebuild_rate.py --customers 2000 [--postgres postgresql+psycopg://...]
+    .venv/bin/python bench/rebuild_rate.py --customers 2000 [--postgres postgresql+psycopg://...] [--json-out FILE]
 
 Publishes a demo register's events straight to a fresh events topic (REGISTERVARD_KAFKA),
-then times each reader over the same log and prints JSON.
+then times each reader over the same log and prints JSON; with --json-out also
+appends the figures (bench/report.py). A rebuild is timed from its start to the
+swap; creating and migrating the (empty) database before it is not part of it,
+as a rebuild runs against an existing register.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
+import report
 import sqlalchemy
 
 from events import codec
@@ -26,6 +30,7 @@ from events.publish import Publisher
 from events.settings import Settings
 from events.topics import ensure_topics
 from projections.data_keys import key_store
+from projections.database import connect
 from projections.rebuild import rebuild_register
 from registervard.demo import demo_events
 
@@ -34,6 +39,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--postgres", help="SQLAlchemy URL of a PostgreSQL server (a database is created and dropped)")
+    parser.add_argument("--json-out", default=None, help="append the figures to this JSON lines file (bench/report.py)")
     args = parser.parse_args()
     settings = replace(Settings.from_env(), topic_prefix=f"bench-{uuid.uuid4().hex[:8]}")
     await ensure_topics(settings)
@@ -47,10 +53,12 @@ async def main() -> None:
     count = 0
     async for batch in read_log_records(settings):
         count += len([codec.decode(r.value) for r in batch])
-    result["consume_decode_events_per_s"] = round(count / (time.perf_counter() - started))
+    baseline = count / (time.perf_counter() - started)
+    result["consume_decode_events_per_s"] = round(baseline)
 
     targets = {"sqlite": f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"}
     admin = None
+    figures: list[report.Figure] = []
     if args.postgres:
         server = sqlalchemy.make_url(args.postgres)
         name = f"bench_{uuid.uuid4().hex[:10]}"
@@ -60,16 +68,27 @@ async def main() -> None:
         targets["postgresql"] = server.set(database=name).render_as_string(hide_password=False)
     try:
         for label, url in targets.items():
+            target = replace(settings, database_url=url)
+            engine, keys = connect(url), key_store(target)
             started = time.perf_counter()
-            report = await rebuild_register(replace(settings, database_url=url), keys=key_store(replace(settings, database_url=url)))
+            rebuilt = await rebuild_register(target, keys=keys, engine=engine)
             seconds = time.perf_counter() - started
-            result[f"rebuild_{label}_events_per_s"] = round(report.events / seconds)
-            result[f"rebuild_{label}_phases_s"] = report.seconds
+            engine.dispose()
+            rate = rebuilt.events / seconds
+            result[f"rebuild_{label}_events_per_s"] = round(rate)
+            result[f"rebuild_{label}_phases_s"] = rebuilt.seconds
+            figures.append(
+                report.Figure(
+                    f"rebuild into {label}", label, round(rate), "events/s", round(baseline), "raw consume+decode",
+                    round(report.slower_by_rate(rate, baseline), 2), "within 2x",
+                )
+            )
     finally:
         if admin is not None:
             with admin.connect() as c:
                 c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(json.dumps(result))
+    report.write(args.json_out, figures)
 
 
 if __name__ == "__main__":

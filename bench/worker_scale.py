@@ -38,6 +38,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import report
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -69,6 +70,10 @@ class Row:
     restart_appended: int
     recovery_s: float | None = None
     recovery_appended: int | None = None
+    first_start_s: float = 0.0
+    """Seconds from starting the worker with empty tables to its worker_ready: the baseline of restart and recovery."""
+    rss_ready_mb: float = 0.0
+    """RSS when it said worker_ready with empty tables: the baseline of RSS."""
 
 
 def demo_lives(customers: int) -> list:
@@ -262,8 +267,9 @@ async def measure(kafka: str, mode: str, customers: int, events: list, workdir: 
     await tail.start()
     try:
         print(f"[{mode} N={customers}] worker admits the intake...", file=sys.stderr)
-        worker.start()
+        started = worker.start()
         ready, _ = await worker.until_ready(0)
+        row_start, (rss_ready, _) = ready - started, worker.rss_mb()  # the baselines: an empty worker's start and RSS
         await wait_for_commits(settings, timeout=3600)
         appended = await log_size(settings)
         await tail.until(appended)
@@ -276,6 +282,7 @@ async def measure(kafka: str, mode: str, customers: int, events: list, workdir: 
         await asyncio.sleep(3)  # anything it would append (consequences it thinks missing) comes at start
         restart_appended = await log_size(settings) - appended
         row = Row(mode, customers, len(events), raw, worker_per_s, rss, peak, appended, restart, int(line.get("log_records_read", -1)), restart_appended)
+        row.first_start_s, row.rss_ready_mb = row_start, rss_ready
 
         if mode == "table":
             print(f"[{mode} N={customers}] recovery from the changelog alone...", file=sys.stderr)
@@ -312,6 +319,7 @@ async def main() -> None:
     parser.add_argument("--customers", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--kafka", default=os.environ.get("REGISTERVARD_KAFKA", "127.0.0.1:29092"))
     parser.add_argument("--no-log-mode", action="store_true", help="table mode only")
+    parser.add_argument("--json-out", help="append the figures to this JSON lines file (bench/report.py)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="rv-bench-scale-"))
     modes = ["table"] if args.no_log_mode else ["table", "log"]
@@ -333,6 +341,34 @@ async def main() -> None:
     )
     print_table(rows)
     print(f"\nlogs: {workdir}")
+    report.write(args.json_out, [figure for row in rows for figure in figures(row)])
+
+
+def figures(row: Row) -> list[report.Figure]:
+    """The row's figures for `bench/run`'s table, each next to its baseline from the same run."""
+    n = f"{row.customers:,}"
+    found = [
+        report.Figure(
+            f"worker ({row.mode} mode) admits {n} customers' lives", "", row.worker_per_s, "events/s", row.raw_per_s,
+            "raw consume+decode", report.slower_by_rate(row.worker_per_s, row.raw_per_s), "within 2x (0.5 of raw)",
+        ),
+        report.Figure(
+            f"worker RSS at {n} customers", "", row.rss_mb, "MB", row.rss_ready_mb, "RSS when ready, empty",
+            row.rss_mb / row.rss_ready_mb, "under 500 MB at 1M",
+        ),
+        report.Figure(
+            f"worker restart with local store, {n} customers", "", row.restart_s, "s", row.first_start_s, "first start, empty tables",
+            report.slower_by_time(row.restart_s, row.first_start_s), "independent of history",
+        ),
+    ]
+    if row.recovery_s is not None:
+        found.append(
+            report.Figure(
+                f"worker recovery from changelogs, {n} customers", "", row.recovery_s, "s", row.first_start_s, "first start, empty tables",
+                report.slower_by_time(row.recovery_s, row.first_start_s), "grows with the register, not the log",
+            )
+        )
+    return found
 
 
 if __name__ == "__main__":

@@ -125,11 +125,19 @@ async def log_partitions(settings: Settings) -> list[int]:
 async def log_end_offsets(settings: Settings, partitions: Sequence[int] | None = None) -> dict[int, int]:
     """The events topic's end offset (next offset to be written) per partition, now."""
     numbers = list(partitions) if partitions is not None else await log_partitions(settings)
+    return await end_offsets(settings, settings.events_topic, numbers)
+
+
+async def end_offsets(settings: Settings, topic: str, partitions: Sequence[int] | None = None) -> dict[int, int]:
+    """Any topic's end offset (next offset to be written; committed records only) per partition, now; all its
+    partitions unless named, and none if it does not exist."""
+    numbers = list(partitions) if partitions is not None else await partitions_of(settings, topic)
+    if not numbers:
+        return {}
     consumer = log_consumer(settings)
     await consumer.start()
     try:
-        tps = [TopicPartition(settings.events_topic, n) for n in numbers]
-        ends = await consumer.end_offsets(tps)
+        ends = await consumer.end_offsets([TopicPartition(topic, n) for n in numbers])
     finally:
         await consumer.stop()
     return {tp.partition: offset for tp, offset in ends.items()}

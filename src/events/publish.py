@@ -19,6 +19,7 @@ from typing import NamedTuple
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
+from aiokafka.partitioner import DefaultPartitioner
 
 from events import codec
 from events.catalog import Event
@@ -28,6 +29,9 @@ from events.settings import Settings
 from events.validation import check_encoded_size
 
 log = structlog.get_logger(__name__)
+
+_PARTITIONER = DefaultPartitioner()
+"""The partitioner `AIOKafkaProducer.send` uses by default (murmur2 of the key, as the Java client)."""
 
 
 @dataclass
@@ -110,10 +114,38 @@ class Publisher:
         raise AssertionError("unreachable")
 
     async def _send_all(self, encoded: list[tuple[bytes, bytes]]) -> int:
-        assert self._producer is not None, "use Publisher as an async context manager"
-        futures = [await self._producer.send(self.topic, key=key, value=value) for key, value in encoded]
+        """Queue every message, a record batch per partition, then wait for the broker to acknowledge them all.
+
+        Batches are built here rather than by `send` per message (about twice as fast for large chunks): the
+        partition is the one `send` would choose (the default partitioner over the key), so a customer's events
+        still land on one partition in order.
+        """
+        producer = self._producer
+        assert producer is not None, "use Publisher as an async context manager"
+        if not encoded:
+            return 0
+        partitions = sorted(await producer.partitions_for(self.topic))
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        for message in encoded:
+            by_partition.setdefault(_PARTITIONER(message[0], partitions, partitions), []).append(message)
+        futures: list[asyncio.Future[object]] = []
+        for partition, messages in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in messages:
+                if batch.append(key=key, value=value, timestamp=None) is not None:
+                    continue
+                if batch.record_count():  # full: send it and start the next with this message
+                    futures.append(await producer.send_batch(batch, self.topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is not None:
+                        continue
+                # larger than a batch on its own: `send` takes it (or says why not)
+                futures.append(await producer.send(self.topic, key=key, value=value, partition=partition))
+                batch = producer.create_batch()
+            if batch.record_count():
+                futures.append(await producer.send_batch(batch, self.topic, partition=partition))
         await asyncio.gather(*futures)
-        return len(futures)
+        return len(encoded)
 
 
 async def publish_file(

@@ -66,6 +66,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from events.catalog import Event
 from events.event_log import LoggedEvent
+from projections.sql import execute_rows
 from projections.tables import Base, OffsetRow, QuarantineRow
 
 GENESIS_HASH = "0" * 64
@@ -198,7 +199,7 @@ class AuditProjection:
             first_seen.setdefault(fields["event_id"], seq)
             fields["hash"] = prev_hash = entry_hash(fields, logged.record.value)
             rows.append({**fields, "payload": logged.record.value})
-        session.execute(AuditRow.__table__.insert(), rows)
+        execute_rows(session, AuditRow.__table__.insert(), rows)
 
 
 def entry_fields(event: Event) -> dict[str, Any]:

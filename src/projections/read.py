@@ -2,6 +2,10 @@
 
 A protected identity's name and address are never returned: the projection
 writes none while the protection lasts, and this module checks again.
+
+Functions that take `Settings` connect for the one call (the CLI); those that
+take an `Engine` or a `Connection` use the caller's (the API's, pooled), with
+statements built once so that the engine's compiled cache serves every call.
 """
 
 from __future__ import annotations
@@ -11,12 +15,24 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import bindparam, inspect, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from events.convert import from_plain
+from events.customer import CustomerState
 from events.settings import Settings
 from projections.database import connect
-from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, NameHistoryRow, NixStatusRow
+from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, CustomerStateRow, NameHistoryRow, NixStatusRow
+
+_STATE_OF = select(CustomerStateRow.state).where(CustomerStateRow.customer_id == bindparam("customer_id"))
+"""Built once: a select built per call costs its construction and its cache key every time."""
+
+
+def customer_state(connection: Connection, customer_id: str) -> CustomerState | None:
+    """The fold's stored state of one customer (internal: for decisions such as contactability, never served), or None."""
+    plain = connection.execute(_STATE_OF, {"customer_id": customer_id}).scalar()
+    return from_plain(CustomerState, plain) if plain is not None else None
 
 
 def customer_record(settings: Settings, customer_id: str) -> dict[str, Any] | None:
@@ -26,13 +42,14 @@ def customer_record(settings: Settings, customer_id: str) -> dict[str, Any] | No
         return _as_dict(row) if row is not None else None
 
 
-def customer_history(settings: Settings, customer_id: str) -> dict[str, Any] | None:
+def customer_history(source: Settings | Engine, customer_id: str) -> dict[str, Any] | None:
     """A customer's address and name history, consents in force and NIX status, or None if the register does not know them.
 
     Histories are in the fold's order (by effective date; the last entry is the
     current one) and are empty while the customer has a protected identity.
+    `source`: the settings (connects for this call) or an engine to use.
     """
-    with _session(settings) as session:
+    with _session(source) as session:
         customer = session.get(CustomerRow, customer_id)
         if customer is None:
             return None
@@ -53,8 +70,12 @@ def customer_history(settings: Settings, customer_id: str) -> dict[str, Any] | N
 
 
 @contextmanager
-def _session(settings: Settings) -> Iterator[Session]:
-    engine = connect(settings.database_url)
+def _session(source: Settings | Engine) -> Iterator[Session]:
+    if isinstance(source, Engine):
+        with Session(source) as session:
+            yield session
+        return
+    engine = connect(source.database_url)
     try:
         with Session(engine) as session:
             yield session

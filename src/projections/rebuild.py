@@ -59,7 +59,7 @@ from events.event_log import LogRecord, log_end_offsets, log_partitions, open_re
 from events.sealing import KeyStore
 from events.settings import Settings
 from projections.database import connect
-from projections.register import ROW_TABLES, RegisterProjection, customer_rows, fold_events, replace_rows
+from projections.register import ROW_TABLES, RegisterProjection, Rows, customer_rows, fold_events, replace_rows
 from projections.runner import stored_offsets
 from projections.tables import REGISTER_TABLES, Base, CustomerStateRow, OffsetRow, OutboxRow
 
@@ -153,11 +153,14 @@ def write_customers(
     *,
     fresh: bool,
     lookup_key: str | None,
-) -> None:
-    """Write these customers' rows into the copies, as the register projection derives them; unless `fresh`, their earlier rows there go first."""
+) -> list[Rows]:
+    """Write these customers' rows into the copies, as the register projection derives them; unless `fresh`, their earlier rows there go first.
+
+    Returns the rows written (each customer's `customer_rows`), for `served_rows` to compare with the live register."""
     rows = [customer_rows(states[c], lookup_key) for c in customer_ids]
     into = {table: copies[table.__tablename__] for table in ROW_TABLES}
     replace_rows(connection, customer_ids, rows, into, fresh=fresh)
+    return rows
 
 
 def mark_outbox(connection: Connection, copies: dict[str, Table], customer_ids: Iterable[str]) -> None:
@@ -176,21 +179,39 @@ def rewrite_customers(connection: Connection, copies: dict[str, Table], fold: Fo
     mark_outbox(connection, copies, customer_ids)
 
 
-def downstream_differences(engine: Engine, states: dict[str, CustomerState], lookup_key: str | None = None) -> set[str]:
-    """Customers whose downstream-visible rows (every register table but the state and outbox, without updated_at) differ from the live register."""
-    served = [table for table in ROW_TABLES if table is not CustomerStateRow]
-    columns = {table: sorted(c.name for c in table.__table__.columns if c.name != "updated_at") for table in served}
-    rebuilt: dict[type[Base], dict[str, list[tuple]]] = {table: defaultdict(list) for table in served}
-    for state in states.values():
-        rows = customer_rows(state, lookup_key)
-        for table in served:
-            owner = ROW_TABLES[table].key
-            for row in rows[table]:
-                rebuilt[table][row[owner]].append(tuple(_norm(row.get(k)) for k in columns[table]))
+SERVED_TABLES = [table for table in ROW_TABLES if table is not CustomerStateRow]
+"""The tables downstream may see (every register table but the fold's state and the outbox)."""
+
+_SERVED_COLUMNS = {table: sorted(c.name for c in table.__table__.columns if c.name != "updated_at") for table in SERVED_TABLES}
+"""The columns compared, per served table: all but updated_at (the time of writing, not content)."""
+
+ServedRows = dict[type[Base], dict[str, list[tuple]]]
+"""Per served table and customer: the customer's rows there, as comparable tuples."""
+
+
+def served_rows(rows: Iterable[Rows], into: ServedRows | None = None) -> ServedRows:
+    """Customers' `customer_rows`, as `downstream_differences` compares them (added to `into` when given)."""
+    served: ServedRows = into if into is not None else {table: defaultdict(list) for table in SERVED_TABLES}
+    for per_customer in rows:
+        for table in SERVED_TABLES:
+            owner, keys, found = ROW_TABLES[table].key, _SERVED_COLUMNS[table], served[table]
+            for row in per_customer[table]:
+                found[row[owner]].append(tuple(_norm(row.get(k)) for k in keys))
+    return served
+
+
+def downstream_differences(
+    engine: Engine, states: dict[str, CustomerState], lookup_key: str | None = None, *, rebuilt: ServedRows | None = None
+) -> set[str]:
+    """Customers whose downstream-visible rows (every register table but the state and outbox, without updated_at) differ from the live register.
+
+    `rebuilt`: the rebuilt customers' `served_rows`, when the caller has them already (else derived from `states`)."""
+    if rebuilt is None:
+        rebuilt = served_rows(customer_rows(state, lookup_key) for state in states.values())
     differing: set[str] = set()
     with engine.connect() as connection:
-        for table in served:
-            keys, live_table = columns[table], table.__table__
+        for table in SERVED_TABLES:
+            keys, live_table = _SERVED_COLUMNS[table], table.__table__
             position = keys.index(ROW_TABLES[table].key)
             live: dict[str, list[tuple]] = defaultdict(list)
             for values in connection.execution_options(yield_per=5000).execute(select(*(live_table.c[k] for k in keys))):
@@ -199,6 +220,12 @@ def downstream_differences(engine: Engine, states: dict[str, CustomerState], loo
                 if sorted(live.get(cid, ())) != sorted(rebuilt[table].get(cid, ())):
                     differing.add(cid)
     return differing
+
+
+def _served_tables_empty(engine: Engine) -> bool:
+    """Whether the live register has no rows in any table downstream may see."""
+    with engine.connect() as connection:
+        return not any(connection.execute(select(exists().select_from(table.__table__))).scalar() for table in SERVED_TABLES)
 
 
 def _norm(value: Any) -> str:
@@ -392,12 +419,17 @@ def _fill_copies(engine: Engine, copies: dict[str, Table], fold: Fold, lookup_ke
     """
     customer_ids = sorted(fold.states)
     written = 0
+    # Against an empty live register every rebuilt customer differs (each has a `customers` row): nothing to compare.
+    compare = not _served_tables_empty(engine)
+    rebuilt: ServedRows = {table: defaultdict(list) for table in SERVED_TABLES}
     for part in _chunks(customer_ids, chunk):
         with engine.begin() as connection:
-            write_customers(connection, copies, fold.states, part, fresh=True, lookup_key=lookup_key)
+            rows = write_customers(connection, copies, fold.states, part, fresh=True, lookup_key=lookup_key)
+        if compare:
+            served_rows(rows, rebuilt)  # compared below: each customer's rows are derived once, not once more for the comparison
         written += len(part)
         progress("write", written, len(customer_ids))
-    differing = downstream_differences(engine, fold.states, lookup_key)
+    differing = downstream_differences(engine, fold.states, lookup_key, rebuilt=rebuilt) if compare else set(customer_ids)
     with engine.begin() as connection:
         mark_outbox(connection, copies, differing)
 

@@ -30,7 +30,7 @@ from events.convert import from_plain, to_plain
 from events.customer import CustomerState, Status, evolve
 from events.event_log import LoggedEvent
 from projections.lookup import lookup_hash
-from projections.sql import upsert
+from projections.sql import execute_rows, insert_fresh, upsert
 from projections.tables import (
     AddressHistoryRow,
     Base,
@@ -116,7 +116,8 @@ def replace_rows(
 
     `into` maps a register table to the table written: its own, or a rebuild's
     copy of it. One DELETE per table and chunk of customers (none when `fresh`:
-    they have no rows there yet), then one executemany INSERT.
+    they have no rows there yet), then one executemany INSERT (COPY into a
+    fresh table on PostgreSQL).
     """
     for table, target in into.items():
         if not fresh:
@@ -124,14 +125,18 @@ def replace_rows(
             for start in range(0, len(customer_ids), _CHUNK):
                 db.execute(delete(target).where(owner.in_(customer_ids[start : start + _CHUNK])))
         new_rows = [row for per_customer in rows for row in per_customer[table]]
-        if new_rows:
-            db.execute(insert(target), new_rows)
+        if fresh and isinstance(db, Connection):
+            insert_fresh(db, target, new_rows)  # COPY on PostgreSQL
+        else:
+            execute_rows(db, insert(target), new_rows)
 
 
 def load_states(session: Session, customer_ids: Sequence[str]) -> dict[str, CustomerState]:
     """The stored fold state of each of these customers that has one."""
-    rows = session.scalars(select(CustomerStateRow).where(CustomerStateRow.customer_id.in_(customer_ids)))
-    return {row.customer_id: from_plain(CustomerState, row.state) for row in rows}
+    # Columns, not mapped objects: the states are read to be folded on, never changed through the ORM.
+    table = CustomerStateRow.__table__
+    rows = session.execute(select(table.c.customer_id, table.c.state).where(table.c.customer_id.in_(customer_ids)))
+    return {customer_id: from_plain(CustomerState, state) for customer_id, state in rows}
 
 
 def customer_rows(state: CustomerState, lookup_key: str | None = None) -> Rows:

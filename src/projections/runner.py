@@ -21,7 +21,9 @@ Nothing stops a projection for good:
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
@@ -85,7 +87,7 @@ def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRec
     refuses are quarantined as UNWRITABLE.
     """
     keys = keys if keys is not None else key_store_for_engine(engine)
-    opened, quarantined = open_records(records, keys)
+    opened, quarantined = OPENED.open(records, keys)
     try:
         _write(engine, projection, records, opened, quarantined)
         return quarantined
@@ -101,6 +103,55 @@ def apply_batch(engine: Engine, projection: Projection, records: Sequence[LogRec
     for record in records:  # find the record the database refuses; the others go in as usual
         refused += apply_batch(engine, projection, [record], keys)
     return refused
+
+
+class OpenedRecords:
+    """The records the projections of this process opened lately, so that each record is decoded once, not once per projection.
+
+    Every projection reads the same log, at about the same place, and decoding
+    (`open_records`) was the largest single cost of a batch after the register's
+    writes. An entry is used only for the same position, the same bytes and the
+    same key store; the oldest go first once `capacity` are kept. Thread-safe:
+    the projections apply their batches in threads of their own.
+    """
+
+    def __init__(self, capacity: int = 8000) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, int, int], tuple[bytes, KeyStore | None, LoggedEvent | Quarantined]] = OrderedDict()
+
+    def open(self, records: Sequence[LogRecord], keys: KeyStore | None) -> tuple[list[LoggedEvent], list[Quarantined]]:
+        """As `events.event_log.open_records`: the events opened in log order, and those that cannot be opened."""
+        known: dict[int, LoggedEvent | Quarantined] = {}
+        with self._lock:
+            for index, record in enumerate(records):
+                entry = self._entries.get((record.topic, record.partition, record.offset))
+                if entry is not None and entry[1] is keys and entry[0] == record.value:
+                    known[index] = entry[2]
+        missing = [record for index, record in enumerate(records) if index not in known]
+        fresh_opened, fresh_quarantined = open_records(missing, keys) if missing else ([], [])
+        outcome: dict[tuple[str, int, int], LoggedEvent | Quarantined] = {}
+        fresh: list[LoggedEvent | Quarantined] = [*fresh_opened, *fresh_quarantined]
+        for item in fresh:
+            outcome[(item.record.topic, item.record.partition, item.record.offset)] = item
+        with self._lock:
+            for position, item in outcome.items():
+                self._entries[position] = (item.record.value, keys, item)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+        opened: list[LoggedEvent] = []
+        quarantined: list[Quarantined] = []
+        for index, record in enumerate(records):
+            item = known.get(index) or outcome[(record.topic, record.partition, record.offset)]
+            if isinstance(item, LoggedEvent):
+                opened.append(item)
+            else:
+                quarantined.append(item)
+        return opened, quarantined
+
+
+OPENED = OpenedRecords()
+"""Shared by every projection of the process."""
 
 
 def _write(

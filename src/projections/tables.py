@@ -52,7 +52,7 @@ class CustomerRow(Base):
     city: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(2))
     address_since: Mapped[date | None] = mapped_column(Date)
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)  # the wash finds customers by phone number
     email: Mapped[str | None] = mapped_column(String(320))
     civil_status: Mapped[str | None] = mapped_column(String(32))
     deceased_on: Mapped[date | None] = mapped_column(Date)

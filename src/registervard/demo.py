@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from events.identity import luhn_check_digit
@@ -93,3 +96,54 @@ def _life(rng: random.Random, customer_id: str) -> list[dict[str, Any]]:
         died = last + rng.randrange(5, 100)
         life.append(at(died + 2, "CustomerDeceased", "SPAR", date_of_death=day(died)))
     return life
+
+
+IMPORT_HEADER = ("Kundnummer", "Personnummer", "Förnamn", "Efternamn", "Företag", "Gatuadress", "Postnummer", "Ort", "Telefon", "E-post")
+"""The columns of a demo register to import (`registervard import` finds them by these headers)."""
+
+_DAYS = 365 * 75
+"""Birth days a demo personnummer can have; with 1,000 serial numbers each, 27 million distinct numbers."""
+
+MAX_IMPORT_ROWS = 8_000_000
+"""The most rows `import_rows` keeps distinct: its organisationsnummer (80 "months" of 100,000) run out first."""
+
+
+def import_rows(*, customers: int, seed: int = 7) -> Iterator[list[str]]:
+    """A demo register as `registervard import` reads it, one row (cells in `IMPORT_HEADER` order) at a time.
+
+    Every customer id and identity number is distinct (derived from the row's number, not drawn at random:
+    random numbers would repeat in a large file, and the import rejects a repeated person), so a million rows
+    import as a million customers. One row in ten is a company.
+    """
+    if customers > MAX_IMPORT_ROWS:
+        raise ValueError(f"at most {MAX_IMPORT_ROWS} customers")
+    rng = random.Random(seed)
+    first = date(1930, 1, 1)
+    for number in range(1, customers + 1):
+        postal_code, city = rng.choice(CITIES)
+        street = f"{rng.choice(STREETS)} {rng.randrange(1, 90)}"
+        customer_id = f"C-{number:07d}"
+        if number % 10 == 0:  # a company: 55, a "month" of 20-99 and five digits, all from its number
+            nine = f"55{20 + number // 100_000 % 80}{number % 100_000:05d}"
+            orgnr = f"{nine}{luhn_check_digit(nine)}"
+            yield [customer_id, f"{orgnr[:6]}-{orgnr[6:]}", "", "", rng.choice(COMPANIES), street, postal_code, city, "", ""]
+            continue
+        born = first + timedelta(days=number % _DAYS)
+        nine = f"{born:%y%m%d}{number // _DAYS:03d}"
+        ten = f"{nine}{luhn_check_digit(nine)}"
+        phone = f"07{rng.randrange(10**8):08d}"
+        yield [customer_id, f"{ten[:6]}-{ten[6:]}", rng.choice(GIVEN_NAMES), rng.choice(SURNAMES), "", street, postal_code, city,
+               f"{phone[:3]}-{phone[3:6]} {phone[6:8]} {phone[8:]}", f"{customer_id.lower()}@example.se"]
+
+
+def write_import_csv(path: Path, *, customers: int, seed: int = 7) -> int:
+    """Write a demo register of `customers` rows as a `;`-separated CSV file for `registervard import`, row by row
+    (memory does not grow with the file); return the number of rows written."""
+    written = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=";", lineterminator="\n")
+        writer.writerow(IMPORT_HEADER)
+        for row in import_rows(customers=customers, seed=seed):
+            writer.writerow(row)
+            written += 1
+    return written

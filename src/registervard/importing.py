@@ -18,7 +18,7 @@ reason; reasons never carry the personal data itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -312,6 +312,28 @@ def map_rows(
 ) -> ImportPlan:
     """Every row (line number, field → text) as an event or a rejection; later duplicates of a customer id or identity number are rejected."""
     plan = ImportPlan()
+    for outcome in mapped_rows(rows, source=source, occurred_at=occurred_at, company=company, id_from_identity=id_from_identity, now=now):
+        if isinstance(outcome, Rejection):
+            plan.rejected.append(outcome)
+        else:
+            plan.rows.append(outcome)
+    return plan
+
+
+def mapped_rows(
+    rows: Iterable[tuple[int, Mapping[str, str]]],
+    *,
+    source: str,
+    occurred_at: datetime,
+    company: str | None = None,
+    id_from_identity: IdFromIdentity,
+    now: datetime | None = None,
+) -> Iterator[ImportedRow | Rejection]:
+    """`map_rows` one row at a time, for a file of any size: each row's event or rejection as it is read.
+
+    What it remembers between rows is the first line of each customer id and identity number (to name it in a
+    duplicate's rejection): keys and line numbers, never the rows themselves.
+    """
     first_line_of_id: dict[str, int] = {}
     first_line_of_identity: dict[str, int] = {}
     moment = now or datetime.now(UTC)
@@ -330,13 +352,12 @@ def map_rows(
             if identity is not None and (first := first_line_of_identity.get(identity)) is not None:
                 raise Refusal("identity_number", f"the same identity number as line {first}", "DUPLICATE_IN_FILE")
         except Refusal as error:
-            plan.rejected.append(Rejection(line_number, error))
+            yield Rejection(line_number, error)
             continue
         first_line_of_id[event.customer_id] = line_number
         if identity is not None:
             first_line_of_identity[identity] = line_number
-        plan.rows.append(ImportedRow(line_number, event, document))
-    return plan
+        yield ImportedRow(line_number, event, document)
 
 
 def rows_by_field(table: Iterable[tuple[int, Sequence[Any]]], columns: Mapping[int, str]) -> Iterable[tuple[int, dict[str, str]]]:
@@ -354,7 +375,11 @@ def opaque_id(lookup_hash: str) -> str:
 
 
 def read_table(path: Any) -> tuple[list[Any], Iterable[tuple[int, list[Any]]]]:
-    """The header and the data rows (line number, cells) of an .xlsx or .csv file (CSV: , ; or tab, UTF-8 with or without BOM)."""
+    """The header and the data rows (line number, cells) of an .xlsx or .csv file (CSV: , ; or tab, UTF-8 with or without BOM).
+
+    The rows are read as they are iterated, so a file of any size takes little memory; the file is closed when
+    they have all been read (or the iterator is closed).
+    """
     from pathlib import Path
 
     path = Path(path)
@@ -365,7 +390,7 @@ def read_table(path: Any) -> tuple[list[Any], Iterable[tuple[int, list[Any]]]]:
         rows = book.active.iter_rows(values_only=True)
         header = list(next(rows, None) or [])
 
-        def data() -> Iterable[tuple[int, list[Any]]]:
+        def data() -> Iterator[tuple[int, list[Any]]]:
             try:
                 for number, cells in enumerate(rows, start=2):
                     yield number, list(cells)
@@ -374,23 +399,55 @@ def read_table(path: Any) -> tuple[list[Any], Iterable[tuple[int, list[Any]]]]:
 
         return header, data()
     import csv
+    import itertools
 
-    text = path.read_text(encoding="utf-8-sig")
-    first = text.split("\n", 1)[0]
-    delimiter = max((";", ",", "\t"), key=first.count) if any(d in first for d in ";,\t") else ","
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
-    header = next(reader, [])
+    stream = path.open(encoding="utf-8-sig", newline="")
+    try:
+        first = stream.readline()
+        reader = csv.reader(itertools.chain([first], stream), delimiter=_delimiter_of(first))
+        header = next(reader, [])
+    except BaseException:
+        stream.close()
+        raise
 
-    def csv_data() -> Iterable[tuple[int, list[Any]]]:
-        for cells in reader:
-            yield reader.line_num, cells
+    def csv_data() -> Iterator[tuple[int, list[Any]]]:
+        with stream:
+            for cells in reader:
+                yield reader.line_num, cells
 
     return header, csv_data()
+
+
+def _delimiter_of(first_line: str) -> str:
+    return max((";", ",", "\t"), key=first_line.count) if any(d in first_line for d in ";,\t") else ","
 
 
 def csv_delimiter(path: Any) -> str:
     """The delimiter a CSV file uses (, ; or tab), to write an answer file the same way."""
     from pathlib import Path
 
-    first = Path(path).read_text(encoding="utf-8-sig").split("\n", 1)[0]
-    return max((";", ",", "\t"), key=first.count) if any(d in first for d in ";,\t") else ","
+    with Path(path).open(encoding="utf-8-sig", newline="") as stream:
+        return _delimiter_of(stream.readline())
+
+
+def row_estimate(path: Any) -> int | None:
+    """About how many data rows a file has, for a progress bar: a CSV file's lines after the header (a line break inside
+    a quoted cell counts one too many), a workbook's stated dimension; None when it does not say."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            rows = book.active.max_row
+        finally:
+            book.close()
+        return max(0, rows - 1) if isinstance(rows, int) else None
+    lines, last = 0, b"\n"
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(0, lines - 1 + (last != b"\n"))

@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy.engine import Engine
 
 from events import codec
+from events.event_log import end_offsets
 from events.settings import Settings
 from events.topics import partitions_of
 from projections.rebuild import register_tables
@@ -88,17 +89,6 @@ def stored_offsets(engine: Engine, projection: str, topic: str) -> dict[int, int
         return {partition: offset for partition, offset in rows}
 
 
-async def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    numbers = await partitions_of(settings, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, n) for n in numbers])
-    finally:
-        await consumer.stop()
-    return {tp.partition: offset for tp, offset in ends.items()}
-
-
 async def _committed(settings: Settings, group: str, topic: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka, request_timeout_ms=5000)
     await admin.start()
@@ -119,9 +109,9 @@ async def probe(settings: Settings, engine: Engine) -> Progress:
 
     async def look() -> Progress:
         progress = Progress()
-        progress.intake_end = sum((await _end_offsets(settings, settings.intake_topic)).values())
+        progress.intake_end = sum((await end_offsets(settings, settings.intake_topic)).values())
         progress.intake_committed = await _committed(settings, worker_group(settings), settings.intake_topic)
-        progress.log_end = await _end_offsets(settings, settings.events_topic)
+        progress.log_end = await end_offsets(settings, settings.events_topic)
         progress.register = await asyncio.to_thread(stored_offsets, engine, "register", settings.events_topic)
         progress.audit = await asyncio.to_thread(stored_offsets, engine, "audit", settings.events_topic)
         return progress

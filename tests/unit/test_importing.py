@@ -295,3 +295,67 @@ def test_a_cell_with_a_line_break_inside_is_read_as_one_line():
 
     assert cell_text("Storgatan 1\nLgh 1102") == "Storgatan 1 Lgh 1102"
     assert cell_text("  Anna\tMaria ") == "Anna Maria"
+
+
+# --- Streaming (a file of any size) ----------------------------------------------------------
+
+
+def test_a_csv_file_is_read_row_by_row_not_all_at_once(tmp_path):
+    # Bytes that are not UTF-8 far down the file: a reader that decodes the whole file first fails before the first row.
+    path = tmp_path / "kunder.csv"
+    path.write_bytes("Kundnummer;Förnamn\nK-1;Anna\n".encode() + b"K-2;" + b"x" * 100_000 + b"\xff\n")
+    header, rows = importing.read_table(path)
+    assert header == ["Kundnummer", "Förnamn"]
+    assert next(iter(rows)) == (2, ["K-1", "Anna"])
+
+
+def test_rows_are_mapped_as_they_are_read_and_duplicates_are_still_found(tmp_path):
+    def endless():
+        yield 2, row()
+        yield 3, row(customer_id="K-2", identity_number=TWELVE)  # the person of line 2 under another id
+        number = 4
+        while True:
+            yield number, row(customer_id=f"K-{number}", identity_number="", phone="")
+            number += 1
+
+    outcomes = importing.mapped_rows(endless(), source="CRM", occurred_at=AS_OF, id_from_identity=derived, now=NOW)
+    first, second, third = (next(outcomes) for _ in range(3))
+    assert isinstance(first, importing.ImportedRow) and first.line_number == 2
+    assert isinstance(second, importing.Rejection)
+    assert str(second) == "line 3: identity_number: the same identity number as line 2 [DUPLICATE_IN_FILE]"
+    assert isinstance(third, importing.ImportedRow) and third.customer_id == "K-4"
+
+
+def test_the_row_estimate_of_a_csv_file_counts_its_data_lines(tmp_path):
+    path = tmp_path / "kunder.csv"
+    path.write_text("Kundnummer\nK-1\nK-2\nK-3", encoding="utf-8")  # no line break after the last row
+    assert importing.row_estimate(path) == 3
+
+
+# --- The demo register to import ---------------------------------------------------------------
+
+
+def test_the_demo_register_imports_every_row_as_a_distinct_customer(tmp_path):
+    from registervard.demo import write_import_csv
+
+    path = tmp_path / "demo.csv"
+    assert write_import_csv(path, customers=3000) == 3000
+    header, table = importing.read_table(path)
+    result = map_rows(importing.rows_by_field(table, resolve_columns(header)), source="CRM", occurred_at=AS_OF, id_from_identity=derived, now=NOW)
+    assert [str(r) for r in result.rejected] == []
+    assert len({r.customer_id for r in result.rows}) == 3000
+    assert len({r.document["registration"]["identity_number"] for r in result.rows}) == 3000
+    assert {r.event.customer_kind for r in result.rows} == {CustomerKind.PERSON, CustomerKind.COMPANY}
+
+
+# --- The identity hash the import looks the register up by ----------------------------------------
+
+
+@pytest.mark.parametrize("spelling", [PERSONNUMMER, TWELVE, ORGNR, "19" + "811218-9876"])
+@pytest.mark.parametrize("secret", [None, "another-key"])
+def test_the_import_hashes_an_identity_number_as_the_register_lookup_does(spelling, secret):
+    from projections.lookup import lookup_hash
+    from registervard.commands.importer import identity_hash
+
+    twelve = importing.parse_identity_number(spelling).number
+    assert identity_hash(twelve, secret) == lookup_hash(spelling, secret)

@@ -17,7 +17,6 @@ from typing import Any, NoReturn
 import structlog
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from registervard.api.api_keys import find_key
 from registervard.api.errors import ApiError, route_template
@@ -55,8 +54,8 @@ def authorize(endpoint: str) -> Any:
         if not key:
             limits.count_failure(request)
             _refuse(request, 401, "MISSING_API_KEY", "Send your API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`.")
-        with Session(request.app.state.database.engine()) as session:
-            found = find_key(session, key.strip())
+        with request.app.state.database.engine().connect() as connection:
+            found = find_key(connection, key.strip())
         if found is None:
             limits.count_failure(request)
             _refuse(request, 401, "UNKNOWN_API_KEY", "This API key is not known. Check that it was copied whole; keys start with rv_.")

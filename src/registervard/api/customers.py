@@ -14,17 +14,24 @@ from events.catalog import Channel, ConsentPurpose
 from events.contactability import decision_document, load_rules, may_contact
 from events.identity import IdentityNumberError
 from projections.lookup import lookup_hash
-from projections.read import customer_history
-from projections.register import load_states
+from projections.read import customer_history, customer_state
 from projections.tables import CustomerRow, IdentityLookupRow
 from registervard.api.auth import Principal, authorize
+from registervard.api.disclosure_writer import DisclosureWriter, disclosure_rows
 from registervard.api.errors import BODY_RESPONSES, ERROR_RESPONSES, ApiError, ErrorBody
 from registervard.api.params import Moment, customer_id_path
-from registervard.api.records import for_role, record_dict, record_disclosures, records
+from registervard.api.records import for_role, record_dict, records
 
 router = APIRouter(tags=["customers"], responses=ERROR_RESPONSES)
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "The register has no such customer (CUSTOMER_NOT_FOUND)."}}
+
+
+def disclosed(request: Request, principal: Principal, customer_ids: list[str], endpoint: str) -> None:
+    """Record that the key's holder receives these customers' data from `endpoint`; returns once it is committed, so
+    that nothing is sent unrecorded (raises, and nothing is sent, if it cannot be)."""
+    writer: DisclosureWriter = request.app.state.disclosures
+    writer.record(disclosure_rows(principal.name, customer_ids, endpoint))
 
 
 def not_found() -> ApiError:
@@ -60,11 +67,11 @@ def lookup(body: LookupRequest, request: Request, principal: Principal = authori
             "INVALID_IDENTITY_NUMBER",
             "body.identity_number: is not a valid personnummer, samordningsnummer or organisationsnummer; check its date, its length and its check digit.",
         ) from None
-    with Session(request.app.state.database.engine()) as session, session.begin():
+    with Session(request.app.state.database.engine()) as session:
         ids = sorted(session.scalars(select(IdentityLookupRow.customer_id).where(IdentityLookupRow.lookup_hash == hashed)))
         found = records(session, ids)
-        matches = [c for c in ids if c in found]
-        record_disclosures(session, principal, matches, "lookup")
+    matches = [c for c in ids if c in found]
+    disclosed(request, principal, matches, "lookup")
     return {"customers": [for_role(found[c], principal.role) for c in matches]}
 
 
@@ -72,23 +79,22 @@ def lookup(body: LookupRequest, request: Request, principal: Principal = authori
 def get_customer(request: Request, customer_id: str = customer_id_path(), principal: Principal = authorize("customer")) -> dict[str, Any]:
     """The customer's current row in the register. A protected identity comes back without name and address
     (those fields are null). The `reader` role does not see `active_consents` and `nix_registered`."""
-    with Session(request.app.state.database.engine()) as session, session.begin():
+    with Session(request.app.state.database.engine()) as session:
         row = session.get(CustomerRow, customer_id)
         if row is None:
             raise not_found()
         record = record_dict(row)
-        record_disclosures(session, principal, [customer_id], "customer")
+    disclosed(request, principal, [customer_id], "customer")
     return for_role(record, principal.role)
 
 
 @router.get("/customers/{customer_id}/history", summary="A customer's history", responses=NOT_FOUND)
 def history(request: Request, customer_id: str = customer_id_path(), principal: Principal = authorize("history")) -> dict[str, Any]:
     """Address and name history (empty while the identity is protected), consents in force and NIX status."""
-    found = customer_history(request.app.state.settings, customer_id)
+    found = customer_history(request.app.state.database.engine(), customer_id)
     if found is None:
         raise not_found()
-    with Session(request.app.state.database.engine()) as session, session.begin():
-        record_disclosures(session, principal, [customer_id], "history")
+    disclosed(request, principal, [customer_id], "history")
     return found
 
 
@@ -107,10 +113,10 @@ def contactability(
     """Whether `company` may contact the customer on `channel` for `purpose` at `at`, with every reason
     that applies (those that deny first). The rules are `contactability_rules.toml`."""
     moment = at or datetime.now(UTC).replace(microsecond=0)
-    with Session(request.app.state.database.engine()) as session, session.begin():
-        state = load_states(session, [customer_id]).get(customer_id)
-        if state is None:
-            raise not_found()
-        decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=load_rules(request.app.state.settings.contact_rules))
-        record_disclosures(session, principal, [customer_id], "contactability")
+    with request.app.state.database.engine().connect() as connection:
+        state = customer_state(connection, customer_id)
+    if state is None:
+        raise not_found()
+    decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=load_rules(request.app.state.settings.contact_rules))
+    disclosed(request, principal, [customer_id], "contactability")
     return decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=moment)

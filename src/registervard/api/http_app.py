@@ -2,7 +2,9 @@
 
 OpenAPI at /docs. Keys and roles: `auth` and `roles`. Every response that
 discloses a customer's data records it in `disclosures` (recipient = the key's
-name, channel `api`, purpose = the endpoint) before it is sent.
+name, channel `api`, purpose = the endpoint) before it is sent, through the
+app's `DisclosureWriter` (group commit; shutdown waits for the commit under way).
+One engine per app (`Database`), built on first use and shared by every request.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from registervard.api import customers, feed
 from registervard.api import erasure_routes as erasure
 from registervard.api import wash_routes as wash
 from registervard.api.body_limit import BodyLimit
+from registervard.api.disclosure_writer import DisclosureWriter
 from registervard.api.errors import install_error_handlers
 from registervard.api.http_metrics import UNMATCHED, ApiMetrics, install_metrics
 from registervard.api.ratelimit import RateLimits
@@ -124,10 +127,12 @@ class RequestLog:
 def create_app(settings: Settings) -> FastAPI:
     """The API over the register at `settings.database_url`."""
     database = Database(settings.database_url)
+    disclosures = DisclosureWriter(database.engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await asyncio.to_thread(disclosures.close)  # the commit under way, and the requests waiting on it, end before the engine goes
         database.dispose()
 
     app = FastAPI(
@@ -144,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.disclosures = disclosures
     app.state.rate_limits = RateLimits(settings.api_rate_limit, settings.api_auth_failure_rate_limit)
     install_error_handlers(app)
     app.include_router(customers.router)

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from events.contactability import load_rules
 from projections.wash import WashRow, load_states_for, phones_of, wash
 from registervard.api.auth import Principal, authorize
+from registervard.api.disclosure_writer import DisclosureWriter, disclosure_rows
 from registervard.api.errors import BODY_RESPONSES, ERROR_RESPONSES
 from registervard.api.params import CUSTOMER_ID_PATTERN, Moment
-from registervard.api.records import record_disclosures
 
 router = APIRouter(tags=["wash"], responses=ERROR_RESPONSES)
 
@@ -42,10 +42,11 @@ def wash_call_list(body: WashRequest, request: Request, principal: Principal = a
     A number the register has no customer for is UNKNOWN_NUMBER: it cannot be washed against our NIX data."""
     moment = body.at or datetime.now(UTC)
     rows = [WashRow(phone=r.phone, customer_id=r.customer_id) for r in body.rows]
-    with Session(request.app.state.database.engine()) as session, session.begin():
+    with Session(request.app.state.database.engine()) as session:
         by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
-        results = wash(rows, by_phone, body.company, moment, load_rules(request.app.state.settings.contact_rules), states_by_id=by_id)
-        record_disclosures(session, principal, sorted({c for r in results for c in r.customer_ids}), "wash")
+    results = wash(rows, by_phone, body.company, moment, load_rules(request.app.state.settings.contact_rules), states_by_id=by_id)
+    writer: DisclosureWriter = request.app.state.disclosures
+    writer.record(disclosure_rows(principal.name, sorted({c for r in results for c in r.customer_ids}), "wash"))  # before the answer
     return {
         "company": body.company,
         "at": moment.isoformat(),
