@@ -246,8 +246,8 @@ def test_a_worker_killed_again_and_again_under_load_appends_every_event_once(set
         _wait(lambda: _partitions(worker_log), "the worker ready", [worker_log])
         for number, chunk in enumerate(chunks, start=1):
             asyncio.run(_publish(own, chunk))
-            if number % 4 == 0:  # killed while it handles the chunk just published, then started again at once
-                time.sleep(0.3 * (number % 3))
+            if number % 6 == 0:  # killed while it handles the chunk just published, then started again at once
+                time.sleep(0.3 * (number % 4))
                 worker.send_signal(signal.SIGKILL)
                 worker.wait(timeout=10)
                 kills += 1
