@@ -89,6 +89,16 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL if it has not stopped within 30 s (nothing if it has already ended)."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 @contextmanager
 def running_worker(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen]:
     """The real stream processor (`registervard worker`) against `settings`' topics, stopped afterwards."""
@@ -105,11 +115,7 @@ def running_worker(settings: Settings, log: Path, **env: str) -> Iterator[subpro
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         if process.returncode not in (0, -15, 143):
             print(log.read_text()[-4000:])
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from events.settings import Settings
-from tests.conftest import service_env
+from tests.conftest import service_env, stop_process
 
 
 def free_port() -> int:
@@ -49,8 +49,4 @@ def running_api(settings: Settings, log: Path, **env: str) -> Iterator[tuple[str
     try:
         yield base, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)

@@ -25,7 +25,7 @@ from events.settings import Settings
 from events.topics import ensure_topics
 from processors.state_rebuild import group_members, worker_group
 from tests.builders import envelope, person
-from tests.conftest import running_worker, service_env
+from tests.conftest import running_worker, service_env, stop_process
 from tests.integration.kafka_helpers import produce_raw, read_topic
 
 pytestmark = pytest.mark.kafka
@@ -57,12 +57,7 @@ def _worker(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Po
         assert process.poll() is None, log.read_text()[-4000:]
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def _ready_lines(log: Path) -> list[str]:

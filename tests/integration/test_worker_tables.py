@@ -22,7 +22,7 @@ from events.publish import Publisher
 from events.settings import Settings
 from events.topics import ensure_topics
 from tests.builders import envelope, person
-from tests.conftest import running_worker, service_env
+from tests.conftest import running_worker, service_env, stop_process
 from tests.integration.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -48,11 +48,7 @@ def _talkative_worker(settings: Settings, log: Path, **env: str) -> Iterator[Non
         assert process.poll() is None, log.read_text()[-4000:]
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 async def _until(done, timeout: float = 60) -> None:

@@ -27,7 +27,7 @@ from events.settings import Settings
 from events.topics import ensure_topics
 from registervard.demo import demo_events
 from tests.builders import envelope
-from tests.conftest import running_worker, service_env
+from tests.conftest import running_worker, service_env, stop_process
 from tests.integration.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.kafka
@@ -49,16 +49,6 @@ def _start(settings: Settings, log: Path, state: Path) -> subprocess.Popen:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM, and SIGKILL if it has not stopped within 30 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _partitions(log: Path) -> list[list[int]]:
@@ -193,7 +183,7 @@ def test_a_killed_worker_s_partitions_are_taken_over_with_their_state_and_nothin
     finally:
         for process in (first, second):
             if process is not None:
-                _stop(process)
+                stop_process(process)
 
     ids = _log_ids(log)
     refused = _dead_ids(dead)
@@ -260,7 +250,7 @@ def test_a_worker_killed_again_and_again_under_load_appends_every_event_once(set
         log, dead = asyncio.run(_topics(own, lambda log, dead: published <= set(_log_ids(log)) | set(_dead_ids(dead))))
         log, dead = _settled(own, log, dead)
     finally:
-        _stop(worker)
+        stop_process(worker)
 
     ids = _log_ids(log)
     refused = _dead_ids(dead)
