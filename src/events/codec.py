@@ -83,10 +83,29 @@ def decode(data: bytes) -> Event:
     return from_plain(event_type, datum)
 
 
+def written_with_current_schema(data: bytes) -> bool:
+    """Whether a message value was written with the current version of its schema, so that decoding it and encoding
+    the event again gives an event no reader can tell from it (the bytes may differ, the event does not)."""
+    schema = schemas.by_fingerprint().get(data[2:HEADER_SIZE]) if data[:2] == MAGIC else None
+    return schema is not None and schemas.current().get(schema.name) is schema
+
+
 def event_name(data: bytes) -> str | None:
     """The event type named by a message's fingerprint, without decoding the body."""
     schema = schemas.by_fingerprint().get(data[2:HEADER_SIZE]) if data[:2] == MAGIC else None
     return schema.name if schema else None
 
 
-__all__ = ["MAGIC", "UNREADABLE", "InvalidEvent", "Refusal", "UndecodableMessage", "decode", "decode_record", "encode", "encode_record", "event_name"]
+__all__ = [
+    "MAGIC",
+    "UNREADABLE",
+    "InvalidEvent",
+    "Refusal",
+    "UndecodableMessage",
+    "decode",
+    "decode_record",
+    "encode",
+    "encode_record",
+    "event_name",
+    "written_with_current_schema",
+]

@@ -30,7 +30,7 @@ from events import codec
 from events.catalog import CustomerErased, Event
 from events.customer import Status
 from events.refusal import Refusal
-from events.sealing import KeyStore, seal, seal_bytes
+from events.sealing import KeyStore, has_plain_personal_data, seal, seal_bytes
 from events.validation import is_opaque_customer_id
 from processors import intake
 from processors.lifecycle import Admitted, Duplicate, Lifecycle
@@ -127,14 +127,18 @@ class Sealer:
 
     keys: KeyStore | None
 
-    def event(self, event: Event) -> bytes | None:
-        """The event's bytes for the log or a dead letter: personal fields sealed; None if the customer's key is gone."""
-        if self.keys is None:
-            return codec.encode(event)
-        if not keyable(event.customer_id):  # refused anyway; a data key must not be named by an identity number
-            return codec.encode(event)
+    def event(self, event: Event, read_from: bytes | None = None) -> bytes | None:
+        """The event's bytes for the log or a dead letter: personal fields sealed; None if the customer's key is gone.
+
+        `read_from`: the message value `event` was decoded from. When sealing changes nothing (encryption off, or an
+        event without personal data) and it was written with the current schema, it is the event's bytes as it is:
+        encoding the same event again would cost as much as decoding it did."""
+        if self.keys is None or not keyable(event.customer_id):  # not keyable: refused anyway; a key must not be named by an identity number
+            return _as_read(event, read_from)
         key = self.keys.key_for(event.customer_id, create=True)
-        return None if key is None else codec.encode(seal(event, key))
+        if key is None:
+            return None
+        return _as_read(event, read_from) if not has_plain_personal_data(event) else codec.encode(seal(event, key))
 
     def refused(self, key: bytes | None, value: bytes | None) -> bytes | None:
         """What a dead letter keeps of a refused message: the event with its personal fields sealed (None once the
@@ -151,11 +155,17 @@ class Sealer:
         return self.event(event)
 
 
-def to_log(events: Sequence[Event], sealer: Sealer) -> tuple[Record, ...]:
-    """The log records of `events`, sealed; RuntimeError if a customer's key is gone (nothing may then be appended)."""
+def _as_read(event: Event, read_from: bytes | None) -> bytes:
+    """The bytes `event` was read from, if it can be logged as they are; its encoding otherwise."""
+    return read_from if read_from is not None and codec.written_with_current_schema(read_from) else codec.encode(event)
+
+
+def to_log(events: Sequence[Event], sealer: Sealer, read: tuple[Event, bytes] | None = None) -> tuple[Record, ...]:
+    """The log records of `events`, sealed; RuntimeError if a customer's key is gone (nothing may then be appended).
+    `read`: an event among them and the message value it was decoded from (see `Sealer.event`)."""
     records = []
     for event in events:
-        value = sealer.event(event)
+        value = sealer.event(event, read[1] if read is not None and read[0] is event else None)
         if value is None:
             raise RuntimeError(f"no data key for customer {event.customer_id}: cannot append {type(event).__name__}")
         records.append(Record(event.customer_id.encode(), value))
@@ -173,7 +183,7 @@ def decide(message: IntakeMessage, lifecycle: Lifecycle, sealer: Sealer, *, now:
         outcome = lifecycle.admit(event)
         if isinstance(outcome, Admitted):
             return Append(
-                to_log(outcome.in_log_order, sealer),
+                to_log(outcome.in_log_order, sealer, read=(event, message.value) if outcome.event is event and message.value else None),
                 admitted=outcome.event,
                 derived=(*outcome.lapsed, *outcome.derived),
                 destroy_key=outcome.event.customer_id if isinstance(outcome.event, CustomerErased) else None,

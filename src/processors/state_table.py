@@ -179,7 +179,8 @@ class TableStates(MutableMapping[str, CustomerState]):
             return self._pending[customer_id][1]
         if customer_id not in self._read:
             with self.tables.in_partition(self.partition):
-                data = self.tables.states.get(customer_id.encode("utf-8"))
+                # The store's own read: the table's get raises and catches a KeyError for every new customer.
+                data = self.tables.states.data._get(customer_id.encode("utf-8"))  # type: ignore[attr-defined]
             self._read[customer_id] = None if data is None else decode_state(data)
         state = self._read[customer_id]
         return default if state is None else state

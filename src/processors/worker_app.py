@@ -64,6 +64,8 @@ from typing import Any, NoReturn, cast
 
 import faust
 import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from events.catalog import Event
 from events.event_log import Quarantined, log_end_offsets, open_records, read_log, read_log_records
@@ -225,8 +227,11 @@ class Worker:
         """With tables: the expiry heap of each assigned partition of the intake topic."""
         self.log_records_read = 0
         """Records of the canonical log read to build the state at start (with tables: only what they lacked)."""
-        self._appended: list[Awaitable[Any]] = []
-        """With tables: the log sends since the states were last written, whose offsets become the partitions' positions."""
+        self._appended: list[tuple[Awaitable[Any], int]] = []
+        """With tables: the log sends since the states were last written, and how many records each carried; their
+        offsets become the partitions' positions."""
+        self._open: dict[int, BatchBuilder] = {}
+        """The record batch being filled for each partition of the log, until `_ship` sends it."""
         self.lock = asyncio.Lock()
         """Held while a batch or the expiry timer reads and writes states, so that the two never interleave."""
         self.ready = asyncio.Event()
@@ -288,7 +293,8 @@ class Worker:
             return 0, 0
         states = TableStates(self.tables)
         rebuilt = policy.rebuild(events, self._lifecycle(states, partition))
-        await asyncio.gather(*await self._send(policy.to_log(rebuilt.missing, self.sealer)))
+        await self._send(policy.to_log(rebuilt.missing, self.sealer), partition)
+        await asyncio.gather(*await self._ship())
         for customer_id in rebuilt.erased:  # a crash between appending CustomerErased and destroying the key
             if not await in_thread_with_retry(self.keys.is_destroyed, customer_id, what="read a data key", budget=self.budget):
                 await self._erase_key(customer_id)
@@ -321,8 +327,9 @@ class Worker:
             return
         positions = dict(reached or {})
         appended, self._appended = self._appended, []
-        for metadata in await asyncio.gather(*appended):  # all acknowledged already: this only reads their offsets
-            positions[metadata.partition] = max(positions.get(metadata.partition, 0), metadata.offset + 1)
+        acknowledged = await asyncio.gather(*(sent for sent, _ in appended))  # all acknowledged already: only their offsets
+        for metadata, (_, records) in zip(acknowledged, appended, strict=True):
+            positions[metadata.partition] = max(positions.get(metadata.partition, 0), metadata.offset + records)
         states.flush(positions)
         await states.tables.acknowledged()
 
@@ -337,6 +344,7 @@ class Worker:
             pending: list[Awaitable[object]] = []
             for message in batch:
                 pending += await self._handle(message, states, pending)
+            pending += await self._ship()
             await asyncio.gather(*pending)  # only now may Faust commit these offsets
             await self._flush(states)  # and only now may the tables hold what they did
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
@@ -358,8 +366,13 @@ class Worker:
                 if self.app.rebalancing:  # the heaps are rebuilt once the tables are recovered
                     return
                 states = TableStates(self.tables)
-                expired = [policy.expire(self._lifecycle(states, partition), now, self.sealer) for partition in sorted(self.heaps)]
-            await asyncio.gather(*await self._send([record for append in expired for record in append.records]))
+                expired = []
+                for partition in sorted(self.heaps):
+                    expired.append(policy.expire(self._lifecycle(states, partition), now, self.sealer))
+                    await self._send(expired[-1].records, partition)
+            if states is None:
+                await asyncio.gather(*await self._send([record for append in expired for record in append.records]))
+            await asyncio.gather(*await self._ship())
             await self._flush(states)
         derived = [event for append in expired for event in append.derived]
         for event in derived:
@@ -373,12 +386,13 @@ class Worker:
         intake = policy.IntakeMessage(message.key, message.value, where.topic, where.partition, where.offset)
         decision = policy.decide(intake, self._lifecycle(states, where.partition), self.sealer)
         if isinstance(decision, policy.Append):
-            futures = await self._send(decision.records)
+            futures = await self._send(decision.records, where.partition if states is not None else None)
             if decision.admitted is not None:  # always, for an intake message
                 metrics.ADMITTED.labels(event_type=type(decision.admitted).__name__).inc()
             for follower in decision.derived:
                 metrics.DERIVED.labels(event_type=type(follower).__name__).inc()
             if decision.destroy_key is not None:
+                futures += await self._ship()
                 await asyncio.gather(*earlier, *futures)  # in the log before the key goes
                 await self._flush(states)  # and in the tables: a state without the erasure would need the key again
                 await self._erase_key(decision.destroy_key)
@@ -398,14 +412,44 @@ class Worker:
         )
         return [future]
 
-    async def _send(self, records: Sequence[policy.Record]) -> list[Awaitable[object]]:
-        """Send records to the log, in order; the returned futures say when the broker has them."""
-        # Straight to the producer: Faust's Topic.send wraps each record in futures and callbacks we do not use.
-        send, topic = self.app.producer.send, self.settings.events_topic
-        futures: list[Awaitable[Any]] = [await send(topic, record.key, record.value, None, None, None) for record in records]
-        if self.tables is not None:
-            self._appended += futures
-        return futures
+    async def _send(self, records: Sequence[policy.Record], partition: int | None = None) -> list[Awaitable[object]]:
+        """Send records to the log, in order: into `partition`'s record batch, which `_ship` sends (the log is
+        partitioned as the intake and the tables are); with no partition (log mode), one by one, to the partition
+        their key gives. The returned futures (of the batches this filled up) say when the broker has them."""
+        if partition is None:
+            # Straight to the producer: Faust's Topic.send wraps each record in futures and callbacks we do not use.
+            send, topic = self.app.producer.send, self.settings.events_topic
+            futures: list[Awaitable[Any]] = [await send(topic, record.key, record.value, None, None, None) for record in records]
+            if self.tables is not None:
+                self._appended += [(future, 1) for future in futures]
+            return futures
+        # One record batch per partition and intake batch: aiokafka's per-record send costs as much as deciding does.
+        shipped: list[Awaitable[object]] = []
+        for record in records:
+            batch = self._open.get(partition) or self._open.setdefault(partition, self._producer.create_batch())
+            if batch.append(key=record.key, value=record.value, timestamp=None) is None:  # full: send it, start another
+                shipped += await self._ship([partition])
+                batch = self._open[partition] = self._producer.create_batch()
+                if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+                    raise RuntimeError(f"a log record of {len(record.value)} bytes does not fit an empty record batch")
+        return shipped
+
+    async def _ship(self, partitions: Sequence[int] | None = None) -> list[Awaitable[object]]:
+        """Send the open record batches (of `partitions`, or all); the futures say when the broker has each."""
+        shipped: list[Awaitable[object]] = []
+        for partition in list(self._open) if partitions is None else partitions:
+            batch = self._open.pop(partition)
+            batch.close()  # else the producer's own send could add records to it, uncounted
+            future = await self._producer.send_batch(batch, self.settings.events_topic, partition=partition)
+            if self.tables is not None:
+                self._appended.append((future, batch.record_count()))
+            shipped.append(future)
+        return shipped
+
+    @property
+    def _producer(self) -> AIOKafkaProducer:
+        """The aiokafka producer under Faust's (for its record batches, which Faust's producer does not offer)."""
+        return cast(AIOKafkaProducer, self.app.producer._ensure_producer())  # type: ignore[attr-defined]
 
     async def _erase_key(self, customer_id: str) -> None:
         destroyed = await in_thread_with_retry(self.keys.destroy, customer_id, what="destroy a data key", budget=self.budget)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 
 import pytest
+from fastavro import schemaless_writer
 
-from events import codec
+from events import avro_datum, codec, schemas
 from events.catalog import (
     AddressChanged,
     Channel,
@@ -130,6 +132,29 @@ def test_with_encryption_the_records_hold_the_events_sealed_with_the_customers_k
     stored = codec.decode(record.value)
     assert is_sealed(stored) and b"Svensson" not in record.value
     assert unseal(stored, keys) == event
+
+
+def test_an_event_sealing_leaves_unchanged_is_logged_as_the_bytes_it_came_in():
+    keys = MemoryKeyStore()
+    lifecycle = Lifecycle()
+    decide(sent(registered()), lifecycle, Sealer(keys))
+    given = sent(consent(date(2025, 2, 1)))
+    decision = decide(given, lifecycle, Sealer(keys))
+    assert isinstance(decision, Append)
+    assert decision.records == (Record(b"C-1", given.value),)  # no personal data: nothing to seal, nothing to encode again
+
+
+def test_an_event_written_with_an_older_schema_is_logged_in_the_current_one():
+    event = registered()
+    old = schemas.released()["1"]["CustomerRegistered"]
+    assert old.fingerprint != schemas.current()["CustomerRegistered"].fingerprint
+    buffer = io.BytesIO()
+    buffer.write(codec.MAGIC + old.fingerprint)
+    schemaless_writer(buffer, old.parsed, avro_datum.datum(old.parsed, event))
+    decision = decide(message(buffer.getvalue()), Lifecycle(), PLAIN)
+    assert isinstance(decision, Append)
+    (record,) = decision.records
+    assert record.value == codec.encode(event) and codec.written_with_current_schema(record.value)
 
 
 def test_an_erasure_asks_for_the_key_to_be_destroyed_after_its_appends_and_destroys_nothing_itself():
