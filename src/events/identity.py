@@ -2,9 +2,10 @@
 
 Three kinds of number identify a customer or a company:
 
-* a **personnummer** (``YYMMDD-NNNC`` or ``YYYYMMDDNNNC``), where ``C`` is a Luhn
-  check digit over the nine digits ``YYMMDDNNN``, and the separator becomes
-  ``+`` once the person is 100 or older;
+* a **personnummer** (``YYMMDD-NNNC`` or ``YYYYMMDDNNNC``), where ``NNN`` is a
+  serial number (never ``000``), ``C`` is a Luhn check digit over the nine
+  digits ``YYMMDDNNN``, and the separator becomes ``+`` once the person is 100
+  or older;
 * a **samordningsnummer** (coordination number): the same form, with 60 added
   to the day of birth (days 61-91);
 * an **organisationsnummer**: ten digits whose digits 3-4 are 20 or more, with a
@@ -14,14 +15,24 @@ Three kinds of number identify a customer or a company:
 Every number is stored in its twelve-digit form without separator, because the
 ten-digit form of a personnummer does not fix the century on its own.
 
-A personnummer is personal data. Nothing in this module puts a whole number in
-an error message or a ``repr``: messages name digit counts, positions, the
-month or day that is wrong and check digits, never the number or its date.
+An **interim number** (a letter in place of the first serial digit, e.g.
+``YYMMDD-TNNC``) is handed out by universities and hospitals, not by the
+population register; the register does not take one, and says so.
+
+What is valid follows the test data the personnummer libraries share across
+languages (https://github.com/personnummer/meta, ``testdata/``); a copy and the
+test reading it are under ``tests/``.
+
+A personnummer is personal data. Nothing in this module puts the number, or
+any digit or letter of it, in an error message, and a ``repr`` hides the last
+four digits: a message names the part that is wrong (the month, the check
+digit...) and the rule it breaks, never its value.
 """
 
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal, get_args
@@ -59,26 +70,18 @@ ORGANISATION_GROUPS: Final[dict[str, str]] = {
 #: Samordningsnummer add this to the day of birth.
 _SAMORDNING_DAY_OFFSET: Final = 60
 
+#: The letters an interim number may have in place of its first serial digit
+#: (the shared specification's list, version 3.1).
+_INTERIM_LETTERS: Final = frozenset("TRSUWXJKLMN")
+
+#: A person's number with a letter where the serial number begins: an interim
+#: number, or a letter no identity number has there.
+_LETTER_IN_SERIAL: Final = re.compile(r"(?:\d\d)?\d\d(?P<month>\d\d)\d\d[-+]?[A-Za-z]\d{3}")
+
 #: Nobody with a personnummer was born before this year (the register began in
 #: 1947 with the people then alive); it also keeps the twelve-digit ``16...``
 #: shape for organisations only.
 _EARLIEST_BIRTH_YEAR: Final = 1800
-
-_MONTH_NAMES: Final = (
-    "",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 class IdentityNumberError(ValueError):
@@ -109,9 +112,7 @@ class IdentityNumber:
 
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
-            raise IdentityNumberError(
-                "kind must be 'personnummer', 'samordningsnummer' or 'organisationsnummer'"
-            )
+            raise IdentityNumberError("kind must be 'personnummer', 'samordningsnummer' or 'organisationsnummer'")
         if not isinstance(self.number, str) or len(self.number) != 12 or not _only_digits(self.number):
             raise IdentityNumberError("a normalised identity number is exactly 12 digits with no separator")
         if self.kind == "organisationsnummer":
@@ -203,12 +204,14 @@ def parse_personnummer(text: str, *, today: date | None = None) -> IdentityNumbe
     * ``YYMMDD-NNNC`` or ``YYMMDDNNNC``: the birth year is the most recent
       one ending in ``YY`` whose date is not after ``today``;
     * ``YYMMDD+NNNC``: the same, minus 100 years (the person is 100 or older);
-    * ``YYYYMMDDNNNC`` or ``YYYYMMDD-NNNC``.
+    * ``YYYYMMDDNNNC``, ``YYYYMMDD-NNNC`` or, for someone 100 or older on
+      ``today``, ``YYYYMMDD+NNNC``.
 
     The month and day must make a real calendar date (a samordningsnummer has
     60 added to the day), the date must not lie after ``today`` (default: the
-    current date) and the last digit must be the Luhn check digit over
-    ``YYMMDDNNN``.
+    current date), the serial number ``NNN`` is never ``000`` and the last
+    digit must be the Luhn check digit over ``YYMMDDNNN``. An interim number
+    (a letter in the serial number) is refused with its own reason.
 
     Raises :class:`IdentityNumberError` saying what is wrong.
     """
@@ -218,9 +221,7 @@ def parse_personnummer(text: str, *, today: date | None = None) -> IdentityNumbe
 
     if len(digits) == 10:
         if separator is not None and separator_at != 6:
-            raise IdentityNumberError(
-                "the separator must come right after the six date digits (YYMMDD-NNNC)"
-            )
+            raise IdentityNumberError("the separator must come right after the six date digits (YYMMDD-NNNC)")
         if int(digits[2:4]) >= 20:
             raise IdentityNumberError(_ORG_NOT_PERSON_10)
         kind, day = _check_month_and_day(digits[2:4], digits[4:6])
@@ -232,29 +233,25 @@ def parse_personnummer(text: str, *, today: date | None = None) -> IdentityNumbe
             year -= 100
         _check_birth_year(year)
         _check_day_in_month(year, month, day, kind)
+        _check_serial(digits[6:9])
         _check_luhn(digits)
         return IdentityNumber(kind, f"{year:04d}{digits[2:]}")
 
     if len(digits) == 12:
-        if separator == "+":
-            raise IdentityNumberError(
-                "the separator '+' is only used in the 10-digit form (YYMMDD+NNNC); "
-                "the 12-digit form gives the century itself"
-            )
         if separator is not None and separator_at != 8:
-            raise IdentityNumberError(
-                "the separator must come right after the eight date digits (YYYYMMDD-NNNC)"
-            )
+            raise IdentityNumberError("the separator must come right after the eight date digits (YYYYMMDD-NNNC)")
         if _is_organisation_shape(digits):
             raise IdentityNumberError(_ORG_NOT_PERSON_12)
         kind, birth = _check_person_digits(int(digits[:4]), digits[4:])
         if birth > today:
             raise IdentityNumberError("birth date lies in the future")
+        # The century is written out, so '+' adds nothing; but it still says "100 or older" (the same rule as the
+        # 10-digit form), and a date that disagrees points to a mistyped century or separator.
+        if separator == "+" and (birth.year + 100, birth.month, birth.day) > (today.year, today.month, today.day):
+            raise IdentityNumberError(_PLUS_UNDER_100)
         return IdentityNumber(kind, digits)
 
-    raise IdentityNumberError(
-        f"identity number has {len(digits)} digits; expected 10 (YYMMDD-NNNC) or 12 (YYYYMMDDNNNC)"
-    )
+    raise IdentityNumberError(f"identity number has {len(digits)} digits; expected 10 (YYMMDD-NNNC) or 12 (YYYYMMDDNNNC)")
 
 
 def parse_organisationsnummer(text: str) -> IdentityNumber:
@@ -275,39 +272,47 @@ def parse_organisationsnummer(text: str) -> IdentityNumber:
         raise IdentityNumberError("an organisationsnummer has no '+' separator; only '-' is used")
     if len(digits) == 10:
         if separator is not None and separator_at != 6:
-            raise IdentityNumberError(
-                "the separator must come right after the first six digits (NNNNNN-NNNC)"
-            )
+            raise IdentityNumberError("the separator must come right after the first six digits (NNNNNN-NNNC)")
         ten = digits
     elif len(digits) == 12:
         if not digits.startswith("16"):
             raise IdentityNumberError("a 12-digit organisationsnummer starts with 16")
         if separator is not None and separator_at != 8:
-            raise IdentityNumberError(
-                "the separator must come right after the first eight digits (16NNNNNN-NNNC)"
-            )
+            raise IdentityNumberError("the separator must come right after the first eight digits (16NNNNNN-NNNC)")
         ten = digits[2:]
     else:
-        raise IdentityNumberError(
-            f"organisationsnummer has {len(digits)} digits; expected 10 (NNNNNN-NNNC) "
-            "or 12 (16NNNNNNNNNC)"
-        )
+        raise IdentityNumberError(f"organisationsnummer has {len(digits)} digits; expected 10 (NNNNNN-NNNC) or 12 (16NNNNNNNNNC)")
     _check_organisation_digits(ten)
     return IdentityNumber("organisationsnummer", "16" + ten)
 
 
 # --------------------------------------------------------------------------- #
-# Internals. Every message below is written without the number or its date.  #
+# Internals. No message below has a digit or letter of the number in it: a   #
+# message names the part that is wrong and the rule, never the value.        #
 # --------------------------------------------------------------------------- #
 
-_ORG_NOT_PERSON_10: Final = (
-    "digits 3-4 are 20 or more, which marks an organisationsnummer, "
-    "not a personnummer or samordningsnummer"
-)
+_ORG_NOT_PERSON_10: Final = "digits 3-4 are 20 or more, which marks an organisationsnummer, not a personnummer or samordningsnummer"
 _ORG_NOT_PERSON_12: Final = (
-    "a 12-digit number starting with 16 whose digits 5-6 are 20 or more is an "
-    "organisationsnummer, not a personnummer or samordningsnummer"
+    "a 12-digit number starting with 16 whose digits 5-6 are 20 or more is an organisationsnummer, not a personnummer or samordningsnummer"
 )
+_INTERIM: Final = (
+    "is an interim number (a letter in the serial number), which the population register "
+    "does not assign to customers; use the person's personnummer or samordningsnummer"
+)
+_LETTER_NOT_INTERIM: Final = (
+    "has a letter in the serial number that no identity number has there (only an interim "
+    "number has one, T, R, S, U, W, X, J, K, L, M or N, and the register does not take those "
+    "either); use the person's personnummer or samordningsnummer"
+)
+_PLUS_UNDER_100: Final = "the separator '+' marks a person aged a hundred or more, but the date makes them younger; write '-' or check the century"
+_MONTH: Final = "the month does not exist: the two digits after the year must be 01-12"
+_DAY: Final = "the day does not exist: a personnummer has days 01-31 and a samordningsnummer days 61-91 (day of birth + 60)"
+_DATE_PERSON: Final = "the date does not exist: the day lies past the end of the month"
+_DATE_SAMORDNING: Final = "the date does not exist: the day of birth (the samordningsnummer day minus 60) lies past the end of the month"
+_NOT_LEAP_YEAR: Final = ", as the year is not a leap year"
+_SERIAL: Final = "the serial number (the three digits after the date) is all zeros, which is never assigned; look for a mistyped digit"
+_CHECK_DIGIT: Final = "the check digit (the last digit) does not agree with the digits before it (Luhn); look for a mistyped or swapped digit"
+_GROUP: Final = "the first digit of an organisationsnummer names a group of organisations (1-3 or 5-9), and this one names none"
 
 
 def _only_digits(text: str) -> bool:
@@ -321,6 +326,10 @@ def _split(text: str) -> tuple[str, str | None, int | None]:
     stripped = text.strip()
     if not stripped:
         raise IdentityNumberError("identity number is empty")
+    letter = _LETTER_IN_SERIAL.fullmatch(stripped)
+    # Digits 3-4 of 20 or more are an organisationsnummer's, which has no interim form.
+    if letter is not None and int(letter["month"]) < 20:
+        raise IdentityNumberError(_INTERIM if stripped[-4].upper() in _INTERIM_LETTERS else _LETTER_NOT_INTERIM)
     separators = [char for char in stripped if char in _SEPARATORS]
     if len(separators) > 1 or any(char not in _DIGITS and char not in _SEPARATORS for char in stripped):
         raise IdentityNumberError("contains characters other than digits and one separator '-' or '+'")
@@ -342,42 +351,29 @@ def _is_organisation_shape(digits: str) -> bool:
 
 def _check_month_and_day(month_digits: str, day_digits: str) -> tuple[IdentityKind, int]:
     """Check the month and the day's range; return the kind and the real day of birth."""
-    month = int(month_digits)
-    if not 1 <= month <= 12:
-        raise IdentityNumberError(f"month {month_digits} does not exist")
+    if not 1 <= int(month_digits) <= 12:
+        raise IdentityNumberError(_MONTH)
     written_day = int(day_digits)
-    if written_day == 0:
-        raise IdentityNumberError("day 00 does not exist")
-    if written_day <= 31:
+    if 1 <= written_day <= 31:
         return "personnummer", written_day
-    if written_day <= _SAMORDNING_DAY_OFFSET:
-        raise IdentityNumberError(
-            f"day {day_digits} does not exist: a personnummer has days 01-31 "
-            "and a samordningsnummer days 61-91 (day of birth + 60)"
-        )
-    if written_day <= 91:
+    if _SAMORDNING_DAY_OFFSET < written_day <= 91:
         return "samordningsnummer", written_day - _SAMORDNING_DAY_OFFSET
-    raise IdentityNumberError(
-        f"day {day_digits} does not exist: a samordningsnummer has days 61-91 (day of birth + 60)"
-    )
+    raise IdentityNumberError(_DAY)
 
 
 def _check_birth_year(year: int) -> None:
     if year < _EARLIEST_BIRTH_YEAR:
-        raise IdentityNumberError(
-            "birth year lies before the nineteenth century; no personnummer is that old"
-        )
+        raise IdentityNumberError("birth year lies before the nineteenth century; no personnummer is that old")
 
 
 def _check_day_in_month(year: int, month: int, day: int, kind: IdentityKind) -> date:
     """Check that the day exists in that month of that year; return the birth date."""
     days_in_month = calendar.monthrange(year, month)[1]
     if day > days_in_month:
-        where = f"in {_MONTH_NAMES[month]}"
+        message = _DATE_SAMORDNING if kind == "samordningsnummer" else _DATE_PERSON
         if month == 2 and day == 29:
-            where += " of a year that is not a leap year"
-        suffix = " (samordningsnummer day minus 60)" if kind == "samordningsnummer" else ""
-        raise IdentityNumberError(f"day {day:02d}{suffix} does not exist {where}")
+            message += _NOT_LEAP_YEAR
+        raise IdentityNumberError(message)
     return date(year, month, day)
 
 
@@ -386,6 +382,7 @@ def _check_person_digits(year: int, mmddnnnc: str) -> tuple[IdentityKind, date]:
     _check_birth_year(year)
     kind, day = _check_month_and_day(mmddnnnc[:2], mmddnnnc[2:4])
     birth = _check_day_in_month(year, int(mmddnnnc[:2]), day, kind)
+    _check_serial(mmddnnnc[4:7])
     _check_luhn(f"{year % 100:02d}{mmddnnnc}")
     return kind, birth
 
@@ -398,13 +395,17 @@ def _check_organisation_digits(ten: str) -> None:
             "which marks a personnummer or samordningsnummer (a sole trader uses "
             "the owner's personnummer)"
         )
-    group = ten[0]
-    if group not in ORGANISATION_GROUPS:
-        raise IdentityNumberError(f"organisationsnummer group digit {group} is not used")
+    if ten[0] not in ORGANISATION_GROUPS:
+        raise IdentityNumberError(_GROUP)
     _check_luhn(ten)
 
 
+def _check_serial(serial: str) -> None:
+    """The serial number 000 is never assigned, although its check digit can be right."""
+    if serial == "000":
+        raise IdentityNumberError(_SERIAL)
+
+
 def _check_luhn(ten: str) -> None:
-    expected = luhn_check_digit(ten[:9])
-    if int(ten[9]) != expected:
-        raise IdentityNumberError(f"check digit is {ten[9]} but should be {expected} (Luhn)")
+    if int(ten[9]) != luhn_check_digit(ten[:9]):
+        raise IdentityNumberError(_CHECK_DIGIT)

@@ -31,7 +31,7 @@ from typing import Any, cast
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
-from sqlalchemy import delete, exists, select
+from sqlalchemy import and_, case, delete, exists, false, or_, select
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session
 
@@ -107,23 +107,25 @@ def acknowledge(engine: Engine, sent: Sequence[Pending]) -> int:
 
     On PostgreSQL the register rows are locked first (FOR UPDATE), so a
     projection transaction that changed one and has not committed yet is
-    waited for and then seen; on SQLite the single DELETE below is atomic
+    waited for and then seen; on SQLite the one DELETE below is atomic
     against the one writer at a time.
     """
-    deleted = 0
+    if not sent:
+        return 0
+    ids = [p.customer_id for p in sent]
+    versions = {p.customer_id: p.version for p in sent if p.version is not None}
+    gone = [p.customer_id for p in sent if p.version is None]
+    # One DELETE for the whole chunk (a statement per customer took a fifth of the projection process's time): a row
+    # goes when its customer's register row still has the version sent, or, for a customer sent as gone, has none.
+    register_row = CustomerRow.customer_id == OutboxRow.customer_id
+    still_sent = exists().where(register_row, CustomerRow.events_applied == case(versions, value=OutboxRow.customer_id)) if versions else false()
+    still_gone = and_(OutboxRow.customer_id.in_(gone), ~exists().where(register_row)) if gone else false()
     with Session(engine) as session, session.begin():
-        ids = [p.customer_id for p in sent]
         locking = select(CustomerRow.customer_id).where(CustomerRow.customer_id.in_(ids)).order_by(CustomerRow.customer_id)
         session.execute(locking.with_for_update()).all()  # in customer order, as the projection writes: no deadlock
-        for p in sent:
-            unchanged = (
-                exists().where(CustomerRow.customer_id == p.customer_id, CustomerRow.events_applied == p.version)
-                if p.version is not None
-                else ~exists().where(CustomerRow.customer_id == p.customer_id)
-            )
-            # A DELETE's result is a CursorResult (with rowcount); Session.execute is typed to return the base Result.
-            result = cast(CursorResult[Any], session.execute(delete(OutboxRow).where(OutboxRow.customer_id == p.customer_id, unchanged)))
-            deleted += result.rowcount or 0
+        # A DELETE's result is a CursorResult (with rowcount); Session.execute is typed to return the base Result.
+        result = cast(CursorResult[Any], session.execute(delete(OutboxRow).where(OutboxRow.customer_id.in_(ids), or_(still_sent, still_gone))))
+        deleted = result.rowcount or 0
     return deleted
 
 

@@ -14,5 +14,10 @@ DEVELOPMENT_KEY = "registervard-development-lookup-key"
 def lookup_hash(identity_number: str, secret: str | None = None) -> str:
     """HMAC-SHA-256 (hex) of an identity number in its 12-digit form, keyed by `secret` (`Settings.lookup_key`; None: the
     development key); any accepted spelling gives the same hash."""
-    digits = parse_identity_number(identity_number).number
-    return hmac.new((secret or DEVELOPMENT_KEY).encode(), digits.encode(), hashlib.sha256).hexdigest()
+    return stored_number_hash(parse_identity_number(identity_number).number, secret)
+
+
+def stored_number_hash(twelve_digits: str, secret: str | None = None) -> str:
+    """`lookup_hash` of a number already in its 12-digit form (from the log, or parsed by the caller), not parsed again:
+    a number the rules refuse today (say, one they accepted when it was logged) still finds its customer."""
+    return hmac.new((secret or DEVELOPMENT_KEY).encode(), twelve_digits.encode(), hashlib.sha256).hexdigest()

@@ -29,7 +29,7 @@ from events.catalog import Event
 from events.convert import from_plain, to_plain
 from events.customer import CustomerState, Status, evolve
 from events.event_log import LoggedEvent
-from projections.lookup import lookup_hash
+from projections.lookup import stored_number_hash
 from projections.sql import execute_rows, insert_fresh, upsert
 from projections.tables import (
     AddressHistoryRow,
@@ -214,7 +214,7 @@ def detail_rows(state: CustomerState, lookup_key: str | None = None) -> dict[typ
             for seq, entry in enumerate(state.names)
         ]
     if state.identity_number:
-        rows[IdentityLookupRow] = [dict(lookup_hash=lookup_hash(state.identity_number, lookup_key), customer_id=c)]
+        rows[IdentityLookupRow] = [dict(lookup_hash=stored_number_hash(state.identity_number, lookup_key), customer_id=c)]
     rows[ConsentRow] = [
         dict(
             customer_id=c,

@@ -23,7 +23,7 @@ OUR_COMPANY = "Registervård Demo AB"
 def personnummer(rng: random.Random) -> str:
     """A valid, random 12-digit personnummer."""
     born = date(1930, 1, 1) + timedelta(days=rng.randrange(365 * 75))
-    nine = f"{born:%y%m%d}{rng.randrange(1000):03d}"
+    nine = f"{born:%y%m%d}{rng.randrange(1, 1000):03d}"  # serial number 000 is never assigned
     return f"{born:%Y}{nine[2:]}{luhn_check_digit(nine)}"
 
 
@@ -102,7 +102,7 @@ IMPORT_HEADER = ("Kundnummer", "Personnummer", "Förnamn", "Efternamn", "Företa
 """The columns of a demo register to import (`registervard import` finds them by these headers)."""
 
 _DAYS = 365 * 75
-"""Birth days a demo personnummer can have; with 1,000 serial numbers each, 27 million distinct numbers."""
+"""Birth days a demo personnummer can have; with 999 serial numbers each, 27 million distinct numbers."""
 
 MAX_IMPORT_ROWS = 8_000_000
 """The most rows `import_rows` keeps distinct: its organisationsnummer (80 "months" of 100,000) run out first."""
@@ -129,7 +129,7 @@ def import_rows(*, customers: int, seed: int = 7) -> Iterator[list[str]]:
             yield [customer_id, f"{orgnr[:6]}-{orgnr[6:]}", "", "", rng.choice(COMPANIES), street, postal_code, city, "", ""]
             continue
         born = first + timedelta(days=number % _DAYS)
-        nine = f"{born:%y%m%d}{number // _DAYS:03d}"
+        nine = f"{born:%y%m%d}{number // _DAYS + 1:03d}"  # serial number 000 is never assigned
         ten = f"{nine}{luhn_check_digit(nine)}"
         phone = f"07{rng.randrange(10**8):08d}"
         yield [customer_id, f"{ten[:6]}-{ten[6:]}", rng.choice(GIVEN_NAMES), rng.choice(SURNAMES), "", street, postal_code, city,

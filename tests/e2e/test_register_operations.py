@@ -116,7 +116,7 @@ class Register:
             number: object = f"{ten[:6]}-{ten[6:]}"
         else:
             born = date(1940, 1, 1) + timedelta(days=rng.randint(0, 60 * 365))
-            nine = f"{born:%y%m%d}{rng.randint(0, 999):03d}"
+            nine = f"{born:%y%m%d}{rng.randint(1, 999):03d}"  # serial number 000 is never assigned
             ten = nine + str(luhn_check_digit(nine))
             self.identity[i] = f"{born.year // 100}{ten}"
             number = f"{ten[:6]}-{ten[6:]}" if i % 3 else int(self.identity[i])  # some as a spreadsheet number

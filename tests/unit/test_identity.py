@@ -53,6 +53,40 @@ def error_message(call) -> str:
     return str(caught.value)
 
 
+# The numbers a message may carry: those of the rules it states, never a digit of the number it refuses.
+RULE_PHRASES = (
+    "expected 10 (YYMMDD-NNNC) or 12 (YYYYMMDDNNNC)",
+    "expected 10 (NNNNNN-NNNC) or 12 (16NNNNNNNNNC)",
+    "(YYMMDD-NNNC)",
+    "(YYYYMMDDNNNC)",
+    "(YYYYMMDD-NNNC)",
+    "(NNNNNN-NNNC)",
+    "(16NNNNNNNNNC)",
+    "(16NNNNNN-NNNC)",
+    "digits 3-4",
+    "digits 5-6",
+    "20 or more",
+    "below 20",
+    "01-12",
+    "01-31",
+    "61-91",
+    "+ 60",
+    "minus 60",
+    "(1-3 or 5-9)",
+    "starts with 16",
+    "starting with 16",
+    "12-digit",
+)
+
+
+def assert_no_digit_of_the_number(message: str) -> None:
+    """Apart from the rules' own numbers and a digit count, a message has no digit in it."""
+    rest = re.sub(r"has \d+ digits", "has N digits", message)
+    for phrase in sorted(RULE_PHRASES, key=len, reverse=True):
+        rest = rest.replace(phrase, "")
+    assert re.search(r"\d", rest) is None, message
+
+
 # --------------------------------------------------------------------------- #
 # The Luhn check digit                                                         #
 # --------------------------------------------------------------------------- #
@@ -158,37 +192,40 @@ class TestCalendarDates:
     def test_29_february_2000_exists_because_2000_was_a_leap_year(self):
         assert parse_personnummer(person_ten("000229", "123"), today=TODAY).birth_date == date(2000, 2, 29)
 
+    # The messages say which part is wrong without its value: the month and day are parts of a birth date.
+
     def test_29_february_1900_does_not_exist_so_the_plus_form_is_rejected(self):
         ten = person_ten("000229", "123")
         message = error_message(lambda: parse_personnummer(ten[:6] + "+" + ten[6:], today=TODAY))
-        assert message == "day 29 does not exist in February of a year that is not a leap year"
+        assert message == "the date does not exist: the day lies past the end of the month, as the year is not a leap year"
 
     def test_29_february_is_rejected_outside_leap_years(self):
         message = error_message(lambda: parse_personnummer("20" + person_ten("230229", "123"), today=TODAY))
-        assert message == "day 29 does not exist in February of a year that is not a leap year"
+        assert message == "the date does not exist: the day lies past the end of the month, as the year is not a leap year"
 
     def test_30_february_never_exists(self):
         message = error_message(lambda: parse_personnummer(person_ten("190230", "123"), today=TODAY))
-        assert message == "day 30 does not exist in February"
+        assert message == "the date does not exist: the day lies past the end of the month"
 
     def test_31_april_does_not_exist(self):
         message = error_message(lambda: parse_personnummer(person_ten("810431", "123"), today=TODAY))
-        assert message == "day 31 does not exist in April"
+        assert message == "the date does not exist: the day lies past the end of the month"
 
     @pytest.mark.parametrize("month", ["00", "13", "19"])
     def test_a_month_outside_1_to_12_is_rejected(self, month):
         message = error_message(lambda: parse_personnummer(person_ten(f"81{month}18", "123"), today=TODAY))
-        assert message == f"month {month} does not exist"
+        assert message == "the month does not exist: the two digits after the year must be 01-12"
 
     def test_day_zero_is_rejected(self):
         message = error_message(lambda: parse_personnummer(person_ten("811200", "123"), today=TODAY))
-        assert message == "day 00 does not exist"
+        assert message.startswith("the day does not exist")
 
     @pytest.mark.parametrize("day", ["32", "45", "60"])
     def test_days_between_31_and_61_belong_to_neither_kind(self, day):
         message = error_message(lambda: parse_personnummer(person_ten(f"8112{day}", "123"), today=TODAY))
-        assert message.startswith(f"day {day} does not exist")
-        assert "61-91" in message
+        assert message.startswith("the day does not exist")
+        assert "01-31" in message and "61-91" in message
+        assert_no_digit_of_the_number(message)
 
 
 class TestSamordningsnummer:
@@ -204,29 +241,41 @@ class TestSamordningsnummer:
 
     def test_the_real_day_must_exist_in_the_month(self):
         message = error_message(lambda: parse_personnummer(person_ten("810290", "123"), today=TODAY))
-        assert message == "day 30 (samordningsnummer day minus 60) does not exist in February"
+        assert message == "the date does not exist: the day of birth (the samordningsnummer day minus 60) lies past the end of the month"
 
     def test_day_91_is_the_last_one(self):
         assert parse_personnummer(person_ten("811291", "123"), today=TODAY).birth_date == date(1981, 12, 31)
         message = error_message(lambda: parse_personnummer(person_ten("811292", "123"), today=TODAY))
-        assert message.startswith("day 92 does not exist")
+        assert message.startswith("the day does not exist")
+        assert "92" not in message
+
+    def test_the_serial_number_of_a_samordningsnummer_is_never_000_either(self):
+        assert "serial number" in error_message(lambda: parse_personnummer(person_ten("701063", "000"), today=TODAY))
+
+
+CHECK_DIGIT_REFUSAL = "the check digit (the last digit) does not agree with the digits before it (Luhn); look for a mistyped or swapped digit"
 
 
 class TestMistypedPersonnummer:
-    def test_a_wrong_check_digit_is_rejected_and_the_message_says_which_digit_was_expected(self):
+    def test_a_wrong_check_digit_is_rejected_and_the_message_names_the_check_digit_but_not_its_value(self):
         message = error_message(lambda: parse_personnummer("811218-9873", today=TODAY))
-        assert message == "check digit is 3 but should be 6 (Luhn)"
+        assert message == CHECK_DIGIT_REFUSAL
 
     def test_the_twelve_digit_form_checks_the_same_digit(self):
         message = error_message(lambda: parse_personnummer("198112189873", today=TODAY))
-        assert message == "check digit is 3 but should be 6 (Luhn)"
+        assert message == CHECK_DIGIT_REFUSAL
+
+    @pytest.mark.parametrize("form", ["{ten}", "{ten_sep}", "19{ten}", "19{ten_sep}"])
+    def test_the_serial_number_000_is_never_assigned_although_its_check_digit_fits(self, form):
+        ten = person_ten("811218", "000")
+        written = form.format(ten=ten, ten_sep=f"{ten[:6]}-{ten[6:]}")
+        message = error_message(lambda: parse_personnummer(written, today=TODAY))
+        assert message == "the serial number (the three digits after the date) is all zeros, which is never assigned; look for a mistyped digit"
 
     @pytest.mark.parametrize("written, count", [("81121898765", 11), ("811218-987", 9), ("1981121898765", 13), ("8", 1)])
     def test_a_number_with_the_wrong_number_of_digits_is_rejected(self, written, count):
         message = error_message(lambda: parse_personnummer(written, today=TODAY))
-        assert message == (
-            f"identity number has {count} digits; expected 10 (YYMMDD-NNNC) or 12 (YYYYMMDDNNNC)"
-        )
+        assert message == f"identity number has {count} digits; expected 10 (YYMMDD-NNNC) or 12 (YYYYMMDDNNNC)"
 
     @pytest.mark.parametrize(
         "written",
@@ -241,9 +290,39 @@ class TestMistypedPersonnummer:
         message = error_message(lambda: parse_personnummer(written, today=TODAY))
         assert "separator must come right after the" in message
 
-    def test_a_plus_in_the_twelve_digit_form_is_rejected(self):
-        message = error_message(lambda: parse_personnummer("19121212+1212", today=TODAY))
-        assert "'+' is only used in the 10-digit form" in message
+    def test_a_plus_in_the_twelve_digit_form_is_accepted_for_someone_of_100_or_more(self):
+        # The shared test data writes centenarians so (19090527+1474); the century is written out either way.
+        assert parse_personnummer("19121212+1212", today=TODAY).number == "191212121212"
+
+    def test_a_plus_in_the_twelve_digit_form_of_someone_under_100_is_rejected(self):
+        message = error_message(lambda: parse_personnummer("19811218+9876", today=TODAY))
+        assert message == "the separator '+' marks a person aged a hundred or more, but the date makes them younger; write '-' or check the century"
+
+    def test_the_plus_in_the_twelve_digit_form_follows_the_same_birthday_as_in_the_ten_digit_form(self):
+        twelve = "19" + person_ten("261125", "123")
+        assert parse_personnummer(f"{twelve[:8]}+{twelve[8:]}", today=TODAY).number == twelve
+        ten = person_ten("261126", "123")
+        assert parse_personnummer(f"{ten[:6]}+{ten[6:]}", today=TODAY).number == "18" + ten
+        with pytest.raises(IdentityNumberError):
+            parse_personnummer(f"19{ten[:6]}+{ten[6:]}", today=TODAY)
+
+    @pytest.mark.parametrize("written", ["000101-T220", "20000101T220", "000101t220", "20000101-N220", "000101+M220"])
+    def test_an_interim_number_is_refused_as_such(self, written):
+        message = error_message(lambda: parse_identity_number(written, today=TODAY))
+        assert message == (
+            "is an interim number (a letter in the serial number), which the population register does not assign to customers; "
+            "use the person's personnummer or samordningsnummer"
+        )
+
+    @pytest.mark.parametrize("written", ["000101-E221", "20000101A220", "000101-P220"])
+    def test_a_letter_no_interim_number_has_is_refused_as_such(self, written):
+        message = error_message(lambda: parse_identity_number(written, today=TODAY))
+        assert message.startswith("has a letter in the serial number that no identity number has there")
+
+    @pytest.mark.parametrize("written", ["00010-1T220", "000101-22T0", "T00101-2220", "556016-T680"])
+    def test_a_letter_elsewhere_is_a_stray_character(self, written):
+        message = error_message(lambda: parse_identity_number(written, today=TODAY))
+        assert message == "contains characters other than digits and one separator '-' or '+'"
 
     @pytest.mark.parametrize("written", ["", "   ", "\n"])
     def test_an_empty_number_is_rejected(self, written):
@@ -295,11 +374,14 @@ class TestOrganisationsnummer:
     @pytest.mark.parametrize("group", ["0", "4"])
     def test_an_unused_group_digit_is_rejected(self, group):
         message = error_message(lambda: parse_organisationsnummer(with_check_digit(group + "56016068")))
-        assert message == f"organisationsnummer group digit {group} is not used"
+        assert message == "the first digit of an organisationsnummer names a group of organisations (1-3 or 5-9), and this one names none"
 
-    def test_a_wrong_check_digit_is_rejected_and_the_message_says_which_digit_was_expected(self):
+    def test_a_wrong_check_digit_is_rejected_and_the_message_names_the_check_digit_but_not_its_value(self):
         message = error_message(lambda: parse_organisationsnummer("556016-0681"))
-        assert message == "check digit is 1 but should be 0 (Luhn)"
+        assert message == CHECK_DIGIT_REFUSAL
+
+    def test_an_organisationsnummer_may_have_000_where_a_person_has_a_serial_number(self):
+        assert parse_organisationsnummer(with_check_digit("556016000")).number == "16" + with_check_digit("556016000")
 
     def test_digits_3_and_4_below_20_mark_a_person_not_an_organisation(self):
         message = error_message(lambda: parse_organisationsnummer("811218-9876"))
@@ -360,15 +442,11 @@ class TestIdentityNumberValue:
         assert str(parse_personnummer("811218-9876", today=TODAY)) == "198112189876"
 
     def test_repr_hides_the_last_four_digits(self):
-        assert repr(parse_personnummer("811218-9876", today=TODAY)) == (
-            "IdentityNumber(kind='personnummer', number='19811218-****')"
-        )
+        assert repr(parse_personnummer("811218-9876", today=TODAY)) == "IdentityNumber(kind='personnummer', number='19811218-****')"
         assert "9876" not in repr(parse_personnummer("811218-9876", today=TODAY))
 
     def test_repr_of_an_organisation_is_masked_the_same_way(self):
-        assert repr(parse_organisationsnummer("556016-0680")) == (
-            "IdentityNumber(kind='organisationsnummer', number='16556016-****')"
-        )
+        assert repr(parse_organisationsnummer("556016-0680")) == "IdentityNumber(kind='organisationsnummer', number='16556016-****')"
 
     def test_it_cannot_be_changed(self):
         number = parse_personnummer("811218-9876", today=TODAY)
@@ -394,6 +472,7 @@ class TestIdentityNumberValue:
             ("samordningsnummer", "198112189876"),  # day is not + 60
             ("personnummer", "197010632391"),  # day is + 60
             ("personnummer", "165560160680"),  # an organisation
+            ("personnummer", "198112180008"),  # serial number 000, although the check digit fits
             ("organisationsnummer", "198112189876"),  # a person
             ("organisationsnummer", "5560160680"),  # no 16 prefix
             ("company", "165560160680"),  # no such kind
@@ -418,7 +497,7 @@ EARLIEST_TEN_DIGIT_BIRTH = date(TODAY.year - 200, TODAY.month, TODAY.day) + time
 def valid_persons(draw):
     """(ten-digit form with separator, twelve-digit form, kind, birth date)."""
     born = draw(st.dates(min_value=EARLIEST_TEN_DIGIT_BIRTH, max_value=TODAY))
-    serial = draw(st.integers(min_value=0, max_value=999))
+    serial = draw(st.integers(min_value=1, max_value=999))  # 000 is never assigned
     samordning = draw(st.booleans())
     day = born.day + (60 if samordning else 0)
     nine = f"{born.year % 100:02d}{born.month:02d}{day:02d}{serial:03d}"
@@ -452,6 +531,8 @@ class TestProperties:
         forms = [ten_with_separator, twelve, f"{twelve[:8]}-{twelve[8:]}", f" {twelve} "]
         if "-" in ten_with_separator:
             forms.append(ten_with_separator.replace("-", ""))
+        else:
+            forms.append(f"{twelve[:8]}+{twelve[8:]}")
         for form in forms:
             parsed = parse_identity_number(form, today=TODAY)
             assert parsed == parse_personnummer(form, today=TODAY)
@@ -517,8 +598,9 @@ class TestProperties:
                 st.integers(min_value=0, max_value=11),
                 st.integers(min_value=1, max_value=9),
             ),
-            # Anything made of digits, separators and stray characters.
-            st.text(alphabet="0123456789-+ x", min_size=0, max_size=16),
+            # Anything made of digits, separators, letters and stray characters.
+            st.text(alphabet="0123456789-+ xTE", min_size=0, max_size=16),
+            st.from_regex(r"\A(19|20)?[0-9]{6}[-+]?[A-Z][0-9]{3}\Z"),
         )
     )
     def test_error_messages_never_contain_the_number(self, text):
@@ -537,6 +619,8 @@ class TestProperties:
                     assert text.strip() not in message
                 # Not even the date part: no message carries three digits in a row.
                 assert re.search(r"\d{3}", message) is None, message
+                # Nor a month, day, group or check digit: only the numbers the rules themselves name.
+                assert_no_digit_of_the_number(message)
 
     @given(st.one_of(valid_persons().map(lambda p: p[1]), valid_organisations().map(lambda t: "16" + t)))
     def test_repr_never_contains_the_whole_number(self, twelve):

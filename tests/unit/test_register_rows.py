@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select
@@ -30,7 +31,7 @@ from events.event_log import LogRecord
 from events.jsonlines import parse_event
 from events.sealing import MemoryKeyStore
 from projections.database import connect
-from projections.lookup import lookup_hash
+from projections.lookup import lookup_hash, stored_number_hash
 from projections.migrations import HEAD, script_heads
 from projections.rebuild import Fold, rebuild_copies, register_tables, write_customers
 from projections.register import DETAIL_TABLES, ROW_TABLES, RegisterProjection, customer_rows, detail_rows, register_row
@@ -174,6 +175,13 @@ def test_a_customer_can_be_found_by_identity_number_through_a_keyed_hash_never_t
     assert row == {"lookup_hash": lookup_hash("811218-9876"), "customer_id": "C-9"}
     assert "9876" not in row["lookup_hash"] and len(row["lookup_hash"]) == 64
 
+
+
+def test_a_number_logged_when_the_rules_accepted_it_still_finds_its_customer_after_they_refuse_it():
+    state = fold([parse_event(person("C-9"))])
+    logged_then = dataclasses.replace(state, identity_number="201509160006")  # serial 000: refused since issue 13
+    [row] = detail_rows(logged_then)[IdentityLookupRow]
+    assert row == {"lookup_hash": stored_number_hash("201509160006"), "customer_id": "C-9"}
 
 # --- The same rows, live and rebuilt ----------------------------------------------------------------
 

@@ -12,8 +12,6 @@ returns once the register has applied what it published (registervard/catch_up.p
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +27,7 @@ from sqlalchemy.orm import Session
 from events import codec
 from events.publish import Publisher
 from events.settings import Settings
-from projections.lookup import DEVELOPMENT_KEY
+from projections.lookup import stored_number_hash
 from projections.register import load_states
 from projections.tables import IdentityLookupRow
 from registervard import catch_up, importing
@@ -37,15 +35,6 @@ from registervard.bootstrap import Services, bootstrap
 from registervard.console import advise_on_failure, console, errors, progress, run
 
 REJECTED_EXIT_CODE = 2
-
-
-def identity_hash(twelve_digits: str, secret: str | None) -> str:
-    """`projections.lookup.lookup_hash` of an identity number the row mapping has already parsed to its 12-digit form.
-
-    lookup_hash parses the number again to accept any spelling; for a number known to be in the 12-digit form that
-    third parse was a tenth of an import's time. The same key and message, so the same hash (a test holds them equal).
-    """
-    return hmac.new((secret or DEVELOPMENT_KEY).encode(), twelve_digits.encode(), hashlib.sha256).hexdigest()
 
 
 def occurred_at_of(file: Path, as_of: str | None) -> datetime:
@@ -204,7 +193,7 @@ async def _import(services: Services, options: _Options, table: Iterable[Any], *
         source=options.source,
         occurred_at=options.occurred_at,
         company=options.company,
-        id_from_identity=lambda number: importing.opaque_id(identity_hash(number, settings.lookup_key)),
+        id_from_identity=lambda number: importing.opaque_id(stored_number_hash(number, settings.lookup_key)),
     )
     publisher = Publisher(settings) if publish else None
     async with contextlib.AsyncExitStack() as stack:
@@ -255,7 +244,7 @@ def _registered_under_other_ids(engine: Engine, settings: Settings, rows: list[A
     for row in rows:
         number = row.document["registration"].get("identity_number")
         if number:
-            by_hash[identity_hash(number, settings.lookup_key)] = row
+            by_hash[stored_number_hash(number, settings.lookup_key)] = row
     if not by_hash:
         return {}
     found: dict[int, str] = {}
