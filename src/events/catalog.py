@@ -62,6 +62,7 @@ class WithdrawalReason(StrEnum):
     DECEASED = "DECEASED"
     ERASED = "ERASED"
     OTHER = "OTHER"
+    DEREGISTERED = "DEREGISTERED"  # added in schema release 3, after OTHER: symbols keep their positions
 
 
 class PurgeReason(StrEnum):
@@ -289,6 +290,28 @@ class CustomerEmigrated(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomerImmigrated(Event):
+    """The customer came (back) to Sweden and was registered in the population register again."""
+
+    effective_date: date
+    """Day of registration in Sweden."""
+    address: PostalAddress | SealedPersonalData
+    """The Swedish address the customer is registered at (folkbokföringsadress)."""
+    origin_country: str | None = None
+    """ISO country code moved from, when known."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerDeregistered(Event):
+    """The population register deregistered the customer for a cause other than death or emigration."""
+
+    cause: str
+    """The population register's two-character cause (avregistreringsorsak), one of events/deregistration_causes.toml."""
+    effective_date: date
+    """Day of deregistration."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConsentEvent(Event):
     """Base of the consent events: which consent they are about."""
 
@@ -355,6 +378,24 @@ class MarketingOptOut(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MarketingOptOutLifted(Event):
+    """The customer lifted an opt-out from direct marketing (opted in again)."""
+
+    channel: Channel
+    """The channel opted in on again; ANY lifts the opt-out on every channel."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContactPersonLeft(Event):
+    """The customer stopped being a company's contact person: they left the company, or were replaced."""
+
+    company_id: str
+    """The company's customer id, as the contact person's registration named it (`contact_person_for`)."""
+    effective_date: date
+    """The day they left: from it they are no longer the company's contact person."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CustomerErased(Event):
     """The customer's personal data was erased (GDPR Art. 17)."""
 
@@ -393,6 +434,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MarketingOptOut,
         CustomerErased,
         PersonalDataPurgeRequested,
+        MarketingOptOutLifted,
+        CustomerImmigrated,
+        CustomerDeregistered,
+        ContactPersonLeft,
     )
 }
 """Event classes by name; the name is also the schema's name."""

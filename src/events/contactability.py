@@ -36,6 +36,7 @@ DENY_MESSAGES: Mapping[str, str] = MappingProxyType(
         "DECEASED": "The customer has died: no contact but post about a contract to the estate.",
         "ERASED": "The customer's data was erased (GDPR): no contact at all.",
         "EMIGRATED": "The customer has emigrated: no post to the Swedish address from the day of emigration.",
+        "DEREGISTERED": "The customer is deregistered from the population register (for a cause other than death or emigration): no contact.",
         "PROTECTED_IDENTITY": "The customer has a protected identity: no {purpose} on {channel}, and name and address must not be disclosed.",
         "OPTED_OUT": "The customer has opted out of direct marketing on {channel}.",
         "NO_PHONE_NUMBER": "The register has no phone number for the customer.",
@@ -125,6 +126,7 @@ class Rules:
     deceased_still_allowed: frozenset[tuple[ConsentPurpose, Channel]] = frozenset()
     erased_still_allowed: frozenset[tuple[ConsentPurpose, Channel]] = frozenset()
     emigration_blocks: frozenset[Channel] = frozenset()
+    deregistered_still_allowed: frozenset[tuple[ConsentPurpose, Channel]] = frozenset()
 
     def with_purpose(self, purpose: ConsentPurpose, **changes: Any) -> Rules:
         """These rules with one purpose's rule changed, e.g. `with_purpose(TELEMARKETING, allowed=False)`."""
@@ -170,6 +172,7 @@ def parse_rules(data: Mapping[str, Any], *, source: str = "rules") -> Rules:
             deceased_still_allowed=_pairs(data.get("deceased", {}).get("still_allowed", {})),
             erased_still_allowed=_pairs(data.get("erased", {}).get("still_allowed", {})),
             emigration_blocks=_channels(data.get("emigrated", {}).get("blocks", [])),
+            deregistered_still_allowed=_pairs(data.get("deregistered", {}).get("still_allowed", {})),
         )
     except KeyError as missing_key:
         raise ValueError(f"{source}: missing setting {missing_key}") from None
@@ -280,9 +283,23 @@ def _lifecycle(ask: _Ask) -> list[str]:
         codes.append("ESTATE" if asked in ask.rules.deceased_still_allowed else "DECEASED")
     if state.status is Status.ERASED and asked not in ask.rules.erased_still_allowed:
         codes.append("ERASED")
-    if state.emigrated_on is not None and state.emigrated_on <= ask.day and _covers(ask.rules.emigration_blocks, ask.channel):
+    if _abroad(state, ask.day) and _covers(ask.rules.emigration_blocks, ask.channel):
         codes.append("EMIGRATED")
+    if state.status is Status.DEREGISTERED and _deregistered_by(state, ask.day) and asked not in ask.rules.deregistered_still_allowed:
+        codes.append("DEREGISTERED")
     return codes
+
+
+def _abroad(state: CustomerState, day: date) -> bool:
+    """Emigrated on `day`: the emigration has taken effect, and no return (CustomerImmigrated) after it has too."""
+    emigrated, back = state.emigrated_on, state.immigrated_on
+    if emigrated is None or emigrated > day:
+        return False
+    return back is None or not (emigrated <= back <= day)
+
+
+def _deregistered_by(state: CustomerState, day: date) -> bool:
+    return state.deregistered_on is None or state.deregistered_on <= day
 
 
 def _protected_identity(ask: _Ask) -> list[str]:

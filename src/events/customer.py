@@ -28,13 +28,17 @@ from events.catalog import (
     ConsentWithdrawn,
     ContactDetails,
     ContactDetailsChanged,
+    ContactPersonLeft,
     CustomerDeceased,
+    CustomerDeregistered,
     CustomerEmigrated,
     CustomerErased,
+    CustomerImmigrated,
     CustomerKind,
     CustomerRegistered,
     Event,
     MarketingOptOut,
+    MarketingOptOutLifted,
     NameChanged,
     NixDeregistered,
     NixRegistered,
@@ -47,6 +51,8 @@ from events.catalog import (
     Registration,
     SealedPersonalData,
 )
+from events.deregistration import cause as find_cause
+from events.deregistration import ends_identity
 
 
 class Status(StrEnum):
@@ -56,6 +62,8 @@ class Status(StrEnum):
     DECEASED = "DECEASED"
     EMIGRATED = "EMIGRATED"
     ERASED = "ERASED"
+    DEREGISTERED = "DEREGISTERED"
+    """Deregistered for a cause other than death or emigration (`deregistration_cause`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +134,22 @@ class NixStatus:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PastContactRole:
+    """A company the customer was a contact person of, and left."""
+
+    company_id: str
+    """The company's customer id."""
+    left_on: date
+    """The day they left."""
+    event_id: str
+    """The ContactPersonLeft event."""
+
+
+MARKETING_CHANNELS = frozenset(Channel) - {Channel.ANY}
+"""The channels an opt-out on ANY covers, one by one: what stays opted out when it is lifted on one of them."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CustomerState:
     """Everything the register knows about one customer now."""
 
@@ -134,7 +158,7 @@ class CustomerState:
     kind: CustomerKind | None = None
     """Person or company; None until the customer is registered."""
     status: Status = Status.ACTIVE
-    """Active, deceased, emigrated or erased."""
+    """Active, deceased, emigrated, deregistered or erased."""
     identity_number: str | None = None
     """12-digit identity number, when known."""
     company_name: str | None = None
@@ -169,10 +193,23 @@ class CustomerState:
     """How many events made this state."""
     last_occurred_at: datetime | None = None
     """When the latest fact applied happened."""
+    immigrated_on: date | None = None
+    """Day of the latest registration in Sweden after living abroad (CustomerImmigrated)."""
+    deregistered_on: date | None = None
+    """Day of deregistration for a cause other than death or emigration."""
+    deregistration_cause: str | None = None
+    """Its cause: the population register's two-character code (events/deregistration_causes.toml)."""
+    past_contact_roles: tuple[PastContactRole, ...] = ()
+    """Companies the customer was a contact person of and left, in the order they left."""
 
     @property
     def registered(self) -> bool:
         return self.kind is not None
+
+    @property
+    def identity_ended(self) -> bool:
+        """Deregistered for a cause that ended the identity for good (a false identity, say; not an old number replaced)."""
+        return self.status is Status.DEREGISTERED and ends_identity(self.deregistration_cause)
 
     @property
     def nix_numbers(self) -> frozenset[str]:
@@ -240,7 +277,7 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
         case CivilStatusChanged():
             return _with(state, civil_status=event.civil_status)
         case PersonalIdentityNumberAssigned(identity_number=str() as number):
-            return _with(state, identity_number=number)
+            return _number_assigned(state, number)
         case ContactDetailsChanged(contact=ContactDetails() as contact):
             return _with(state, contact=contact)
         case ProtectedIdentitySet():
@@ -250,10 +287,13 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
         case CustomerDeceased():
             return _with(state, status=Status.DECEASED, deceased_on=event.date_of_death, consents=())
         case CustomerEmigrated():
-            status = state.status if state.status is Status.DECEASED else Status.EMIGRATED
-            return _with(state, status=status, emigrated_on=event.effective_date)
-        case ConsentGiven() if state.deceased_on is not None or state.status is Status.ERASED:
-            return state  # death ended every consent, including one reported late
+            return _emigrated(state, event.effective_date)
+        case CustomerImmigrated(address=PostalAddress() as address):
+            return _immigrated(state, event, address, event_id)
+        case CustomerDeregistered():
+            return _deregistered(state, event)
+        case ConsentGiven() if state.deceased_on is not None or state.status is Status.ERASED or state.identity_ended:
+            return state  # death (or the end of the identity) ended every consent, including one reported late
         case ConsentGiven():
             return _with(state, consents=(*_without(state.consents, event), _consent(event)))
         case ConsentWithdrawn():
@@ -264,6 +304,10 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
             return _with(state, nix=_nix_status(state.nix, event, phone))
         case MarketingOptOut():
             return _with(state, opted_out=state.opted_out | {event.channel})
+        case MarketingOptOutLifted():
+            return _with(state, opted_out=_opted_in(state.opted_out, event.channel))
+        case ContactPersonLeft():
+            return _left_company(state, event, event_id)
         case CustomerErased():
             return CustomerState(
                 customer_id=state.customer_id,
@@ -272,6 +316,9 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
                 deceased_on=state.deceased_on,
                 emigrated_on=state.emigrated_on,
                 customer_of=state.customer_of,
+                immigrated_on=state.immigrated_on,
+                deregistered_on=state.deregistered_on,
+                deregistration_cause=state.deregistration_cause,
             )
         case PersonalDataPurgeRequested():
             return state  # an instruction to recipients; the register's own state is already right
@@ -298,6 +345,67 @@ def _registered(state: CustomerState, event: CustomerRegistered, details: Regist
         customer_of=state.customer_of | ({event.company} if event.company else set()),
         contact_person_for=event.contact_person_for or state.contact_person_for,
     )
+
+
+# --- Living in Sweden, leaving it, coming back; deregistration --------------------------------
+# The population register's facts carry effective dates, and a late report of an older one must not overrule a newer
+# one: the customer is emigrated when their latest emigration is later than their latest return. Death, erasure and a
+# deregistration for another cause are not undone by a move across the border.
+
+_FINAL = frozenset({Status.DECEASED, Status.ERASED, Status.DEREGISTERED})
+
+
+def _emigrated(state: CustomerState, effective_date: date) -> CustomerState:
+    emigrated_on = effective_date if state.immigrated_on is None or state.emigrated_on is None else max(state.emigrated_on, effective_date)
+    abroad = state.immigrated_on is None or emigrated_on > state.immigrated_on
+    status = state.status if state.status in _FINAL else (Status.EMIGRATED if abroad else state.status)
+    return _with(state, status=status, emigrated_on=emigrated_on)
+
+
+def _immigrated(state: CustomerState, event: CustomerImmigrated, address: PostalAddress, event_id: str) -> CustomerState:
+    immigrated_on = event.effective_date if state.immigrated_on is None else max(state.immigrated_on, event.effective_date)
+    back = state.emigrated_on is None or state.emigrated_on <= immigrated_on  # on the same day: back (the report came after)
+    status = Status.ACTIVE if state.status is Status.EMIGRATED and back else state.status
+    addresses = _insert(state.addresses, DatedAddress(effective_date=event.effective_date, value=address, event_id=event_id))
+    return _with(state, status=status, immigrated_on=immigrated_on, addresses=addresses)
+
+
+def _deregistered(state: CustomerState, event: CustomerDeregistered) -> CustomerState:
+    ended = ends_identity(event.cause)
+    status = state.status if state.status in (Status.DECEASED, Status.ERASED) else Status.DEREGISTERED
+    return _with(
+        state,
+        status=status,
+        deregistered_on=event.effective_date,
+        deregistration_cause=event.cause,
+        consents=() if ended else state.consents,  # a false identity's consents were never anyone's
+    )
+
+
+def _number_assigned(state: CustomerState, number: str) -> CustomerState:
+    """The new number; after a deregistration because the old number was replaced, the customer lives on under it."""
+    replaced = find_cause(state.deregistration_cause)
+    if state.status is Status.DEREGISTERED and replaced is not None and replaced.number_replaced and number != state.identity_number:
+        abroad = state.emigrated_on is not None and (state.immigrated_on is None or state.emigrated_on > state.immigrated_on)
+        status = Status.EMIGRATED if abroad else Status.ACTIVE
+        return _with(state, identity_number=number, status=status, deregistered_on=None, deregistration_cause=None)
+    return _with(state, identity_number=number)
+
+
+def _opted_in(opted_out: frozenset[Channel], channel: Channel) -> frozenset[Channel]:
+    """The opt-outs left when the one on `channel` is lifted: ANY lifts all; one channel of an opt-out on ANY leaves the others."""
+    if channel is Channel.ANY:
+        return frozenset()
+    if Channel.ANY in opted_out:
+        return (opted_out | MARKETING_CHANNELS) - {Channel.ANY, channel}
+    return opted_out - {channel}
+
+
+def _left_company(state: CustomerState, event: ContactPersonLeft, event_id: str) -> CustomerState:
+    if state.contact_person_for != event.company_id:
+        return state  # not (or no longer) that company's contact person: nothing to end (the worker refuses it)
+    role = PastContactRole(company_id=event.company_id, left_on=event.effective_date, event_id=event_id)
+    return _with(state, contact_person_for=None, past_contact_roles=(*state.past_contact_roles, role))
 
 
 def _insert(history: tuple[D, ...], entry: D) -> tuple[D, ...]:

@@ -9,12 +9,14 @@ own, and `type` naming the event:
 
 `event_id` may be left out: it is then derived from the line's content, so that
 publishing the same file twice publishes the same events. `recorded_at` may be
-left out: it is then the moment of publishing.
+left out: it is then the moment of publishing (or `occurred_at`, if the sender's
+clock is a little ahead of ours), and no refusal names it.
 
 A file is read as bytes, line by line (`read_lines`), so that neither a huge
 file nor a huge line is ever held whole. Whatever is wrong with a line (too
 long, not UTF-8, not JSON, nested too deep, not a valid event) rejects that line
-alone, with its number.
+alone, with its number and, where there is one, the field: a line too long to be
+read whole names the string field that makes it so (`events.json_prefix`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 
 from events.catalog import EVENT_TYPES, Envelope, Event
 from events.convert import from_plain, to_plain
+from events.json_prefix import scan
 from events.limits import LIMITS
 from events.refusal import Refusal
 from events.validation import validate
@@ -49,19 +52,28 @@ class ParsedLine:
 
 
 def parse_event(document: dict[str, Any], *, now: datetime | None = None, today: date | None = None) -> Event:
-    """An event from one JSON document, validated; Refusal names what is wrong."""
+    """An event from one JSON document, validated as of `now` (the moment of publishing, the current time by
+    default); Refusal names what is wrong, and only ever a field the document holds or lacks."""
     if not isinstance(document, dict):
         raise Refusal("", "each line must be a JSON object")
     type_name = document.get("type")
     event_type = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
     if event_type is None:
         raise Refusal("type", f"must name an event type: {', '.join(EVENT_TYPES)}", code="UNKNOWN_EVENT_TYPE")
+    moment = now or datetime.now(UTC)
     envelope = {name: document[name] for name in _ENVELOPE_FIELDS if name in document}
     envelope.setdefault("event_id", str(_content_id(document)))
-    envelope.setdefault("recorded_at", (now or datetime.now(UTC)).isoformat())
+    defaulted = "recorded_at" not in envelope  # only when absent: a null or a bad value sent is refused as sent
+    if defaulted:
+        envelope["recorded_at"] = moment.isoformat()
+    header = from_plain(Envelope, envelope)
+    if defaulted and header.recorded_at < header.occurred_at:
+        # The sender's clock is ahead of ours: within the skew allowed the fact is fine, and beyond it
+        # `occurred_at` is refused. Either way a recorded_at nobody sent must not be what is wrong.
+        header = replace(header, recorded_at=header.occurred_at)
     body = {k: v for k, v in document.items() if k not in _ENVELOPE_FIELDS and k != "type"}
-    event = from_plain(event_type, {"envelope": from_plain(Envelope, envelope), **body})
-    validate(event, today=today)
+    event = from_plain(event_type, {"envelope": header, **body})
+    validate(event, now=moment, today=today)
     return event
 
 
@@ -93,7 +105,7 @@ def _document(line: str | bytes) -> Any:
     """The JSON document on one line, None for a blank line, or Refusal saying why it cannot be read."""
     raw = (line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line).rstrip(b"\r\n")
     if len(raw) > LIMITS.max_line_bytes:
-        raise Refusal("", f"more than {LIMITS.max_line_bytes} bytes long, the limit for one line", code="LINE_TOO_LONG")
+        raise _too_long(raw[: LIMITS.max_line_bytes])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -111,6 +123,20 @@ def _document(line: str | bytes) -> Any:
     if _nests_deeper(document, LIMITS.max_nesting):
         raise _too_deep()
     return document
+
+
+def _too_long(prefix: bytes) -> Refusal:
+    """Why a line over the limit is refused, from the part of it that is read (`prefix`): the first string field
+    there over its own limit, or else the line's length, naming the field the limit falls in where it can."""
+    texts, cut_in = scan(prefix, longer_than=min(LIMITS.max_string_chars, *LIMITS.string_chars.values()))
+    for text in texts:  # bytes are at least as many as characters: only these few can be over a limit
+        if text.field and (chars := text.chars) > (limit := LIMITS.max_chars(text.field)):
+            length = f"is {chars}" if text.complete else f"is more than {chars}"
+            return Refusal(text.field, f"{length} characters long; the limit is {limit}", code="FIELD_TOO_LONG")
+    field = cut_in.split(".", 1)[0].split("[", 1)[0]
+    if field:
+        return Refusal(field, f"makes the line more than {LIMITS.max_line_bytes} bytes long, the limit for one line", code="LINE_TOO_LONG")
+    return Refusal("", f"more than {LIMITS.max_line_bytes} bytes long, the limit for one line", code="LINE_TOO_LONG")
 
 
 def _too_deep() -> Refusal:

@@ -1,4 +1,4 @@
-"""The input limits, as data: how large, deep and long one event may be (`limits.toml`).
+"""The input limits, as data: how large, deep and long one event may be, and how far ahead of now (`limits.toml`).
 
 `LIMITS` is read once from the packaged `limits.toml`; validation, the JSON
 Lines reader, publishing and the worker's intake all read it from here.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
@@ -34,6 +34,8 @@ class Limits:
     """The first day a timestamp or date may fall on."""
     latest: date
     """The first day a timestamp or date may no longer fall on."""
+    max_future: timedelta
+    """How far `occurred_at` and `recorded_at` may lie ahead of the moment they are checked (clock skew)."""
 
     def max_chars(self, field: str) -> int:
         """The limit for string field `field` (a path such as `registration.address.street` or `data[0]`)."""
@@ -53,6 +55,7 @@ def load_limits(path: Path = LIMITS_PATH) -> Limits:
         string_chars=MappingProxyType(strings),
         earliest=data["time"]["earliest"],
         latest=data["time"]["latest"],
+        max_future=timedelta(seconds=data["time"]["max_future_seconds"]),
     )
 
 

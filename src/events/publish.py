@@ -198,7 +198,7 @@ def _messages(path: Path, moment: datetime, report: PublishReport) -> Iterator[_
             if parsed.event is not None:
                 value = codec.encode(parsed.event)
                 try:
-                    check_encoded_size(value)
+                    check_encoded_size(value, parsed.event)  # names the field that holds most of it
                 except InvalidEvent as too_large:
                     error = too_large
                 else:

@@ -46,6 +46,7 @@ from events.catalog import (
     AddressChanged,
     ContactDetailsChanged,
     CustomerErased,
+    CustomerImmigrated,
     CustomerRegistered,
     Event,
     NameChanged,
@@ -63,6 +64,7 @@ NONCE_SIZE = 12
 PERSONAL_FIELDS: dict[type[Event], tuple[str, ...]] = {
     CustomerRegistered: ("registration",),
     AddressChanged: ("address",),
+    CustomerImmigrated: ("address",),
     NameChanged: ("name",),
     PersonalIdentityNumberAssigned: ("identity_number",),
     ContactDetailsChanged: ("contact",),

@@ -6,19 +6,24 @@ version says which shape of `CustomerState` wrote them: a change to
 worker meeting a version it does not know refuses to guess (`UnknownStateVersion`):
 the stored state is then rebuilt from the log (`registervard worker-state rebuild`).
 
-* Version 2 (written today): a JSON array holding the fields of `CustomerState`
+* Version 3 (written today): a JSON array holding the fields of `CustomerState`
   by position, in the order of `FIELDS`; each record in it (a dated name or
-  address, the value within, contact details, a consent, a NIX status) is an
-  array too, in the order its class declares its fields. Dates and times are
-  ISO 8601 strings, enums their values, sets sorted lists. The worker reads and
-  writes a state for every message it admits, and the generic field-by-field
-  conversion cost more than the rest of the message's work: this one is written
-  for `CustomerState` alone, so a change to `CustomerState` (or to a record it
-  holds) changes this module and raises `VERSION`.
+  address, the value within, contact details, a consent, a NIX status, a past
+  contact role) is an array too, in the order its class declares its fields.
+  Dates and times are ISO 8601 strings, enums their values, sets sorted lists.
+  The worker reads and writes a state for every message it admits, and the
+  generic field-by-field conversion cost more than the rest of the message's
+  work: this one is written for `CustomerState` alone, so a change to
+  `CustomerState` (or to a record it holds) changes this module and raises
+  `VERSION`.
+* Version 2: the same array without the four fields version 3 added at its end
+  (`FIELDS_ADDED_IN_3`: immigration, deregistration, past contact roles). Still
+  read, with those fields at their defaults: no event a version 2 worker folded
+  could have set them (their events came with version 3).
 * Version 1: a JSON object, the plain form the register projection stores
   (`convert.to_plain(for_json=True)`). Still read, so that the tables of a
-  worker that wrote it need no rebuild; a state read from it is written back
-  as version 2 when it next changes.
+  worker that wrote it need no rebuild; a state read from version 1 or 2 is
+  written back as version 3 when it next changes.
 """
 
 from __future__ import annotations
@@ -29,12 +34,12 @@ from typing import Any, TypeVar
 
 from events.catalog import Channel, CivilStatus, ConsentPurpose, ContactDetails, CustomerKind, PersonName, PostalAddress
 from events.convert import from_plain
-from events.customer import Consent, CustomerState, DatedAddress, DatedName, NixStatus, Status
+from events.customer import Consent, CustomerState, DatedAddress, DatedName, NixStatus, PastContactRole, Status
 
-VERSION = 2
+VERSION = 3
 """The version this code writes."""
 
-READABLE = frozenset({1, 2})
+READABLE = frozenset({1, 2, 3})
 """The versions this code reads."""
 
 FIELDS = (
@@ -58,8 +63,15 @@ FIELDS = (
     "opted_out",
     "events_applied",
     "last_occurred_at",
+    "immigrated_on",
+    "deregistered_on",
+    "deregistration_cause",
+    "past_contact_roles",
 )
-"""The fields of `CustomerState` in the order version 2 writes them (a unit test holds it to the class)."""
+"""The fields of `CustomerState` in the order version 3 writes them (a unit test holds it to the class)."""
+
+FIELDS_ADDED_IN_3 = FIELDS[-4:]
+"""The fields a version 2 array lacks (it holds the ones before them)."""
 
 
 class UnknownStateVersion(ValueError):
@@ -68,7 +80,7 @@ class UnknownStateVersion(ValueError):
     def __init__(self, version: int | None) -> None:
         found = "no version byte" if version is None else f"version {version}"
         super().__init__(
-            f"the stored customer state has {found}; this worker reads version {VERSION} (and the older version 1): "
+            f"the stored customer state has {found}; this worker reads version {VERSION} (and the older versions 1 and 2): "
             "stop every worker and run `registervard worker-state rebuild` to rebuild the stored state from the event log "
             "(or run the worker version that wrote it)"
         )
@@ -103,12 +115,12 @@ def decode_state(data: bytes) -> CustomerState:
     if version == 1:
         return from_plain(CustomerState, json.loads(data[1:].decode("utf-8")))
     try:
-        return _from_array(json.loads(data[1:].decode("utf-8")))
+        return _from_array(json.loads(data[1:].decode("utf-8")), version)
     except (TypeError, ValueError, KeyError, IndexError) as error:
         raise DamagedState(version, type(error).__name__) from None
 
 
-# --- Version 2 -------------------------------------------------------------------------------
+# --- Versions 3 and 2 ------------------------------------------------------------------------
 # Written out field by field: this runs for every message a table-mode worker admits.
 
 
@@ -137,6 +149,10 @@ def _to_array(s: CustomerState) -> list[Any]:
         sorted(s.opted_out),
         s.events_applied,
         None if s.last_occurred_at is None else s.last_occurred_at.isoformat(),
+        _day(s.immigrated_on),
+        _day(s.deregistered_on),
+        s.deregistration_cause,
+        [[r.company_id, r.left_on.isoformat(), r.event_id] for r in s.past_contact_roles],
     ]
 
 
@@ -148,9 +164,16 @@ def _day(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-def _from_array(fields: list[Any]) -> CustomerState:
-    if not isinstance(fields, list) or len(fields) != len(FIELDS):
+_DEFAULTS_ADDED_IN_3: list[Any] = [None, None, None, []]
+"""What a version 2 array lacks, as version 3 writes the defaults (a unit test holds them to the class's defaults)."""
+
+
+def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
+    expected = len(FIELDS) - (len(FIELDS_ADDED_IN_3) if version == 2 else 0)
+    if not isinstance(fields, list) or len(fields) != expected:
         raise ValueError("not an array of the state's fields")
+    if version == 2:
+        fields = [*fields, *_DEFAULTS_ADDED_IN_3]
     (
         customer_id,
         kind,
@@ -172,6 +195,10 @@ def _from_array(fields: list[Any]) -> CustomerState:
         opted_out,
         events_applied,
         last_occurred_at,
+        immigrated_on,
+        deregistered_on,
+        deregistration_cause,
+        past_contact_roles,
     ) = fields
     return _made(
         CustomerState,
@@ -195,6 +222,13 @@ def _from_array(fields: list[Any]) -> CustomerState:
         opted_out=frozenset(_CHANNELS[channel] for channel in opted_out),
         events_applied=_count(events_applied),
         last_occurred_at=None if last_occurred_at is None else datetime.fromisoformat(last_occurred_at),
+        immigrated_on=_optional_day(immigrated_on),
+        deregistered_on=_optional_day(deregistered_on),
+        deregistration_cause=_optional_text(deregistration_cause),
+        past_contact_roles=tuple(
+            _made(PastContactRole, company_id=_text(company_id), left_on=date.fromisoformat(left_on), event_id=_text(event_id))
+            for company_id, left_on, event_id in past_contact_roles
+        ),
     )
 
 

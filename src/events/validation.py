@@ -3,7 +3,9 @@
 Every rule raises `Refusal` naming the field and the reason, never the
 personal data itself. `validate` runs when a file is published and again at the
 worker's intake, so both refuse the same events. The limits (string lengths,
-the accepted time range, sizes) are data: `limits.toml`.
+the accepted time range, how far ahead of now a fact may lie, sizes) are data:
+`limits.toml`. There is no clock here: whoever checks an event passes the
+moment it is checked.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from functools import cache
 from typing import Any
@@ -19,6 +21,9 @@ from typing import Any
 from events import schemas
 from events.catalog import (
     ContactDetails,
+    ContactPersonLeft,
+    CustomerDeregistered,
+    CustomerImmigrated,
     CustomerKind,
     CustomerRegistered,
     Event,
@@ -29,6 +34,7 @@ from events.catalog import (
     Registration,
     SealedPersonalData,
 )
+from events.deregistration import check_cause
 from events.identity import IdentityNumberError, parse_identity_number
 from events.limits import LIMITS, Limits
 from events.refusal import Refusal
@@ -43,16 +49,23 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 _NOT_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def validate(event: Event, *, today: date | None = None) -> None:
-    """Raise Refusal if `event` breaks a rule; return quietly if it is fine."""
+def validate(event: Event, *, now: datetime | None = None, today: date | None = None) -> None:
+    """Raise Refusal if `event` breaks a rule; return quietly if it is fine.
+
+    `now` (time-zone aware) is the moment a new fact is checked, when a file is published or the worker takes a
+    message in: `occurred_at` and `recorded_at` may lie no further ahead of it than `limits.toml` allows for clock
+    skew. None leaves that rule out, for events read again from the log: a fact admitted once is never refused later
+    because of the clock.
+    """
     _check_values(event, "")
-    _check_envelope(event)
+    _check_envelope(event, now)
     if isinstance(event, CustomerRegistered) and isinstance(event.registration, Registration):
         _check_registration(event.customer_kind, event.registration, today)
     if isinstance(event, PersonalIdentityNumberAssigned) and isinstance(event.identity_number, str):
         check_identity_number(event.identity_number, "identity_number", today)
     if isinstance(event, (NixRegistered, NixDeregistered)) and isinstance(event.phone, str):
         _check_phone(event.phone, "phone")
+    _check_population_register(event)
     for field in ("address", "contact"):
         value = getattr(event, field, None)
         if isinstance(value, PostalAddress):
@@ -85,16 +98,17 @@ def is_opaque_customer_id(text: str) -> bool:
     return bool(_CUSTOMER_ID.fullmatch(text)) and not is_identity_number(text)
 
 
-def _check_envelope(event: Event) -> None:
+def _check_envelope(event: Event, now: datetime | None) -> None:
     envelope = event.envelope
     if not _CUSTOMER_ID.fullmatch(envelope.customer_id):
-        raise Refusal(
-            "customer_id", "must be 1-100 letters, digits or . _ : - (an opaque id, starting with a letter or digit)"
-        )
+        raise Refusal("customer_id", "must be 1-100 letters, digits or . _ : - (an opaque id, starting with a letter or digit)")
     if is_identity_number(envelope.customer_id):
         raise Refusal("customer_id", "looks like an identity number; use an opaque customer id", code="PERSONAL_DATA_IN_KEY")
     if not envelope.source.strip():
         raise Refusal("source", "must name the reporting system")
+    if now is not None:  # occurred_at first: a recorded_at in the future most often follows from it
+        _check_not_ahead(envelope.occurred_at, "occurred_at", now)
+        _check_not_ahead(envelope.recorded_at, "recorded_at", now)
     if envelope.recorded_at < envelope.occurred_at:
         raise Refusal("recorded_at", "is earlier than occurred_at; a fact cannot be recorded before it happened")
     if envelope.schema_version not in released_schema_versions():
@@ -108,10 +122,70 @@ def released_schema_versions() -> frozenset[int]:
     return frozenset(int(version) for version in schemas.released() if version.isdigit()) or frozenset({1})
 
 
-def check_encoded_size(value: bytes) -> None:
-    """An encoded event (a message value) must fit the limit, with room for the worker's sealing."""
-    if len(value) > LIMITS.max_event_bytes:
-        raise Refusal("", f"the encoded event is {len(value)} bytes; the limit is {LIMITS.max_event_bytes}", code="EVENT_TOO_LARGE")
+def _check_not_ahead(moment: datetime, field: str, now: datetime) -> None:
+    """A fact is reported after it happens: `moment` may lie ahead of `now` by the clock skew allowed, no more."""
+    allowed = LIMITS.max_future
+    if moment - now > allowed:
+        checked = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        raise Refusal(
+            field,
+            f"lies in the future: more than {_duration(allowed)} after it was checked ({checked}); "
+            "a fact is sent once it has happened. Check the year and the time zone (Z is UTC)",
+            code="IN_THE_FUTURE",
+        )
+
+
+def _duration(span: timedelta) -> str:
+    """`span` in words, in the largest unit it is a whole number of: 5 minutes, 1 hour, 90 seconds."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0 and (seconds or size == 1):
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable: every span is a whole number of seconds")
+
+
+def check_encoded_size(value: bytes, event: Event | None = None) -> None:
+    """An encoded event (a message value) must fit the limit, with room for the worker's sealing.
+
+    Given the event `value` encodes, the refusal names the field that holds most of it (followed down through
+    records), and says so if that field is a string over its own limit too.
+    """
+    limit = LIMITS.max_event_bytes
+    if len(value) <= limit:
+        return
+    size = f"the encoded event is {len(value)} bytes; the limit is {limit}"
+    field, item = _largest_field(event) if event is not None else ("", None)
+    if not field:
+        raise Refusal("", size, code="EVENT_TOO_LARGE")
+    own = ""
+    if isinstance(item, str) and len(item) > (chars := LIMITS.max_chars(field)):
+        own = f" (the field is {len(item)} characters long; its own limit is {chars})"
+    raise Refusal(field, f"makes the event too large: {size}{own}", code="EVENT_TOO_LARGE")
+
+
+def _largest_field(record: Any) -> tuple[str, Any]:
+    """The path and value of the field holding most of `record`, followed down through records (not into lists,
+    nor into sealed data, which is refused as a whole)."""
+    field, item = "", record
+    while dataclasses.is_dataclass(item) and not isinstance(item, (type, SealedPersonalData)):
+        weights = {f.name: _weight(getattr(item, f.name)) for f in dataclasses.fields(item)}
+        if not weights:
+            break
+        name = max(weights, key=weights.__getitem__)
+        field, item = _child(field, name), getattr(item, name)
+    return field, item
+
+
+def _weight(value: Any) -> int:
+    """Roughly how much of an encoded event `value` takes: characters and bytes, one for anything else."""
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(_weight(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, (tuple, list, frozenset)):
+        return len(value) + sum(_weight(item) for item in value)
+    return 1
 
 
 def _check_values(value: Any, field: str) -> None:
@@ -272,6 +346,16 @@ def _check_address(address: PostalAddress, field: str) -> None:
         raise Refusal(f"{field}.street", "must not be empty")
     if not address.city.strip():
         raise Refusal(f"{field}.city", "must not be empty")
+
+
+def _check_population_register(event: Event) -> None:
+    """The events of schema release 3: a cause from the table, a Swedish address on return, a company by its opaque id."""
+    if isinstance(event, CustomerDeregistered):
+        check_cause(event.cause, "cause")
+    if isinstance(event, CustomerImmigrated) and isinstance(event.address, PostalAddress) and event.address.country != "SE":
+        raise Refusal("address.country", "must be SE: the population register registers a returning emigrant at a Swedish address")
+    if isinstance(event, ContactPersonLeft) and not is_opaque_customer_id(event.company_id):
+        raise Refusal("company_id", "must be the company's opaque customer id (not an identity number)", code="PERSONAL_DATA_IN_KEY")
 
 
 def _check_contact(contact: ContactDetails, field: str) -> None:

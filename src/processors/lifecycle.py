@@ -4,8 +4,8 @@ All of it is pure and deterministic. `Lifecycle` holds every customer's state
 (the fold of the canonical log) and answers three questions:
 
 * `admit(event)`: may this event enter the log now? If so, which events follow
-  from it (a death withdraws every consent, a protected identity asks
-  recipients to purge name and address)?
+  from it (a death, or a deregistration that ends the identity, withdraws every
+  consent; a protected identity asks recipients to purge name and address)?
 * `due(now)`: which consents have lapsed by `now` (a NIX override consent
   3 months after it was given), even if no other event for the customer came?
 * `replay(log)`: rebuild the states from the log and list the consequences the
@@ -30,8 +30,11 @@ from events.catalog import (
     ConsentExpired,
     ConsentGiven,
     ConsentWithdrawn,
+    ContactPersonLeft,
     CustomerDeceased,
+    CustomerDeregistered,
     CustomerErased,
+    CustomerImmigrated,
     CustomerRegistered,
     DataCategory,
     Envelope,
@@ -43,6 +46,7 @@ from events.catalog import (
     WithdrawalReason,
 )
 from events.customer import Consent, CustomerState, Status, evolve
+from events.deregistration import ends_identity
 from events.refusal import Refusal
 
 SOURCE = "REGISTERVARD"
@@ -92,18 +96,40 @@ def check(state: CustomerState | None, event: Event) -> Refusal | Duplicate | No
     assert state is not None
     if state.status is Status.ERASED:
         return Refusal("", "the customer has been erased; no new facts may be recorded about them", code="CUSTOMER_ERASED")
+    if isinstance(event, ContactPersonLeft) and state.contact_person_for != event.company_id:
+        return Refusal("", "company_id is not the company this customer is a contact person of (or they have left it already)", code="NOT_A_CONTACT_PERSON")
     if state.deceased_on is not None:
         return _after_death(state.deceased_on, event)
+    if state.status is Status.DEREGISTERED:
+        return _after_deregistration(state, event)
     return None
 
 
 def _after_death(died: date, event: Event) -> Refusal | None:
     if isinstance(event, CustomerDeceased):
         return Refusal("", "the customer's death is already recorded", code="ALREADY_DECEASED")
-    if isinstance(event, (AddressChanged, NameChanged)) and event.effective_date > died:
+    if isinstance(event, CustomerDeregistered):
+        return Refusal("", "the customer's death is already recorded: it deregistered them (cause AV)", code="ALREADY_DECEASED")
+    if isinstance(event, (AddressChanged, NameChanged, CustomerImmigrated)) and event.effective_date > died:
         return Refusal("", "effective_date is after the customer's date of death", code="AFTER_DEATH")
     if isinstance(event, ConsentGiven) and event.envelope.occurred_at.date() > died:
         return Refusal("", "occurred_at is after the customer's date of death; the dead cannot consent", code="AFTER_DEATH")
+    return None
+
+
+def _after_deregistration(state: CustomerState, event: Event) -> Refusal | None:
+    """A customer deregistered for another cause (false identity, old number replaced...): no way back by immigration,
+    and no consent from an identity that has ended. Their reasons name no cause: it is personal data."""
+    if isinstance(event, CustomerImmigrated):
+        return Refusal(
+            "",
+            "the customer is deregistered from the population register for a cause an immigration does not end; "
+            "for an old number replaced, send the new number (PersonalIdentityNumberAssigned) first",
+            code="DEREGISTERED",
+        )
+    ended_on = state.deregistered_on if state.identity_ended else None
+    if isinstance(event, ConsentGiven) and ended_on is not None and event.envelope.occurred_at.date() >= ended_on:
+        return Refusal("", "occurred_at is on or after the day the customer's identity was deregistered for good", code="AFTER_DEREGISTRATION")
     return None
 
 
@@ -111,6 +137,8 @@ def consequences(before: CustomerState | None, event: Event) -> tuple[Event, ...
     """The events that follow from `event`, given the state before it."""
     if isinstance(event, CustomerDeceased) and before is not None:
         return tuple(_withdrawn(consent, event, WithdrawalReason.DECEASED) for consent in before.consents)
+    if isinstance(event, CustomerDeregistered) and before is not None and ends_identity(event.cause):
+        return tuple(_withdrawn(consent, event, WithdrawalReason.DEREGISTERED) for consent in before.consents)
     if isinstance(event, CustomerErased) and before is not None:
         withdrawn = tuple(_withdrawn(consent, event, WithdrawalReason.ERASED) for consent in before.consents)
         return (*withdrawn, _purge(event, PurgeReason.ERASURE, (DataCategory.ALL,)))

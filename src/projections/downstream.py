@@ -84,6 +84,11 @@ def snapshot(row: CustomerRow) -> dict[str, Any]:
         "nix_registered": bool(row.nix_registered),
         "version": row.events_applied or 0,
         "updated_at": row.updated_at,
+        "immigrated_on": row.immigrated_on,
+        "deregistered_on": row.deregistered_on,
+        "deregistration_cause": row.deregistration_cause,
+        "contact_person_for": row.contact_person_for,
+        "marketing_opt_outs": row.marketing_opt_outs.split(",") if row.marketing_opt_outs else [],
     }
 
 

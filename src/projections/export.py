@@ -43,6 +43,11 @@ EXPORT_COLUMNS = (
     "emigrated_on",
     "active_consents",
     "nix_registered",
+    "immigrated_on",
+    "deregistered_on",
+    "deregistration_cause",
+    "contact_person_for",
+    "marketing_opt_outs",
 )
 """The register's columns in an export, in order (internal counters and timestamps are left out)."""
 

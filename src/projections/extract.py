@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from events.catalog import ConsentExpired, ConsentGiven, ConsentWithdrawn
 from events.convert import to_plain
 from events.customer import CustomerState
+from events.deregistration import cause as find_cause
 from projections.access import DisclosureRow
 from projections.audit import AuditRow, canonical_time, iter_rows
 from projections.register import load_states
@@ -144,10 +145,24 @@ def _data(state: CustomerState, source_of: dict[str, str]) -> dict[str, Any]:
         "protected_identity": state.protected,
         "deceased_on": state.deceased_on.isoformat() if state.deceased_on else None,
         "emigrated_on": state.emigrated_on.isoformat() if state.emigrated_on else None,
+        "immigrated_on": state.immigrated_on.isoformat() if state.immigrated_on else None,
+        "deregistered_on": state.deregistered_on.isoformat() if state.deregistered_on else None,
+        "deregistration_cause": _cause(state.deregistration_cause),
         "customer_of": sorted(state.customer_of),
         "contact_person_for": state.contact_person_for,
+        "former_contact_person_for": [
+            {"company_id": r.company_id, "left_on": r.left_on.isoformat(), "source": source_of.get(r.event_id)} for r in state.past_contact_roles
+        ],
         "opted_out_of_marketing_on": sorted(c.value for c in state.opted_out),
     }
+
+
+def _cause(code: str | None) -> dict[str, Any] | None:
+    """A deregistration cause as the person reads it: the code and what it means (the code alone if the table has lost it)."""
+    if code is None:
+        return None
+    found = find_cause(code)
+    return {"code": code, "meaning": found.meaning if found else None, "english": found.english if found else None}
 
 
 def _active_consents(state: CustomerState | None, source_of: dict[str, str]) -> list[dict[str, Any]]:

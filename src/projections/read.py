@@ -23,7 +23,7 @@ from events.convert import from_plain
 from events.customer import CustomerState
 from events.settings import Settings
 from projections.database import connect
-from projections.tables import AddressHistoryRow, Base, ConsentRow, CustomerRow, CustomerStateRow, NameHistoryRow, NixStatusRow
+from projections.tables import AddressHistoryRow, Base, CompanyContactRow, ConsentRow, CustomerRow, CustomerStateRow, NameHistoryRow, NixStatusRow
 
 _STATE_OF = select(CustomerStateRow.state).where(CustomerStateRow.customer_id == bindparam("customer_id"))
 """Built once: a select built per call costs its construction and its cache key every time."""
@@ -67,6 +67,38 @@ def customer_history(source: Settings | Engine, customer_id: str) -> dict[str, A
             "consents": rows(ConsentRow, ConsentRow.purpose, ConsentRow.channel, ConsentRow.company),
             "nix": rows(NixStatusRow, NixStatusRow.phone),
         }
+
+
+CONTACT_PERSON_FIELDS = ("customer_id", "status", "protected", "given_names", "surname", "phone", "email")
+"""What the company view shows of each contact person: from their register row, so a protected identity has no name."""
+
+
+def company_contacts(source: Settings | Engine, company_id: str) -> dict[str, Any] | None:
+    """A company's contact persons: those it has now, then those who left (latest first); None if the register has no
+    customer `company_id`. `source`: the settings (connects for this call) or an engine to use."""
+    with _session(source) as session:
+        company = session.get(CustomerRow, company_id)
+        if company is None:
+            return None
+        kind, name = company.kind, company.company_name
+        query = (
+            select(CompanyContactRow.left_on, CustomerRow)
+            .join(CustomerRow, CustomerRow.customer_id == CompanyContactRow.contact_id)
+            .where(CompanyContactRow.company_id == company_id)
+        )
+        found = [(left_on, _as_dict(row)) for left_on, row in session.execute(query).all()]
+    found.sort(key=lambda pair: (pair[0] is not None, -(pair[0].toordinal() if pair[0] else 0), pair[1]["customer_id"]))
+    persons = [{**{key: record[key] for key in CONTACT_PERSON_FIELDS}, "left_on": left_on} for left_on, record in found]
+    for person in persons:
+        if person["protected"]:  # the register holds no name; say so again here
+            person["given_names"] = person["surname"] = None
+    return {
+        "company_id": company_id,
+        "kind": kind,
+        "company_name": name,
+        "contact_persons": [p for p in persons if p["left_on"] is None],
+        "former_contact_persons": [p for p in persons if p["left_on"] is not None],
+    }
 
 
 @contextmanager

@@ -178,6 +178,11 @@ def register_row(state: CustomerState) -> dict[str, Any]:
         nix_registered=bool(state.nix_numbers),
         events_applied=state.events_applied,
         updated_at=datetime.now(UTC),
+        immigrated_on=state.immigrated_on,
+        deregistered_on=state.deregistered_on,
+        deregistration_cause=state.deregistration_cause,
+        contact_person_for=state.contact_person_for,
+        marketing_opt_outs=",".join(sorted(channel.value for channel in state.opted_out)) or None,
     )
 
 
@@ -230,6 +235,9 @@ def detail_rows(state: CustomerState, lookup_key: str | None = None) -> dict[typ
         for consent in state.consents
     ]
     rows[NixStatusRow] = [dict(customer_id=c, phone=entry.phone, registered=entry.registered, as_of=entry.as_of) for entry in state.nix]
-    if state.contact_person_for:
-        rows[CompanyContactRow] = [dict(company_id=state.contact_person_for, contact_id=c)]
+    # The company the customer is a contact person of, and those they left (the latest leaving of each, and none of the
+    # company they are a contact person of again): one row per company, as the table's key asks.
+    left = {role.company_id: role.left_on for role in state.past_contact_roles if role.company_id != state.contact_person_for}
+    current = [dict(company_id=state.contact_person_for, contact_id=c, left_on=None)] if state.contact_person_for else []
+    rows[CompanyContactRow] = current + [dict(company_id=company, contact_id=c, left_on=left_on) for company, left_on in sorted(left.items())]
     return rows

@@ -96,6 +96,12 @@ class CustomerView:
     civil_status: str | None
     deceased_on: date | None
     emigrated_on: date | None
+    immigrated_on: date | None = None
+    """Day of the latest registration in Sweden after living abroad."""
+    deregistered_on: date | None = None
+    """Day of deregistration for a cause other than death or emigration, when that had happened by the day."""
+    deregistration_cause: str | None = None
+    """Its two-character cause (events/deregistration_causes.toml)."""
     consents: tuple[ConsentView, ...] = ()
     nix_registered: bool = False
     events_known: int = 0
@@ -157,6 +163,9 @@ def view_as_of(state: CustomerState, as_of: datetime, *, redact: bool | None = N
         civil_status=state.civil_status.value if state.civil_status else None,
         deceased_on=state.deceased_on,
         emigrated_on=state.emigrated_on,
+        immigrated_on=_by(state.immigrated_on, day),
+        deregistered_on=_by(state.deregistered_on, day),
+        deregistration_cause=state.deregistration_cause if _by(state.deregistered_on, day) else None,
         consents=consents,
         nix_registered=any(n.registered and n.as_of <= day for n in state.nix),
         events_known=state.events_applied,
@@ -165,16 +174,25 @@ def view_as_of(state: CustomerState, as_of: datetime, *, redact: bool | None = N
 
 
 def status_on(state: CustomerState, day: date) -> Status:
-    """The customer's status on `day`: erasure from when it was recorded, death and emigration from their dates."""
+    """The customer's status on `day`: erasure from when it was recorded; death, deregistration, emigration and the
+    return from abroad from their dates."""
     if state.status is Status.ERASED:
         return Status.ERASED
     if state.deceased_on is not None and state.deceased_on <= day:
         return Status.DECEASED
-    if state.emigrated_on is not None and state.emigrated_on <= day:
+    if state.status is Status.DEREGISTERED and _by(state.deregistered_on, day):
+        return Status.DEREGISTERED
+    emigrated, back = state.emigrated_on, state.immigrated_on
+    if emigrated is not None and emigrated <= day and not (back is not None and emigrated <= back <= day):
         return Status.EMIGRATED
-    if state.status is not Status.ACTIVE and state.deceased_on is None and state.emigrated_on is None:
+    if state.status is not Status.ACTIVE and state.deceased_on is None and state.emigrated_on is None and state.deregistered_on is None:
         return state.status
     return Status.ACTIVE
+
+
+def _by(day_of: date | None, day: date) -> date | None:
+    """`day_of` if it is on or before `day`, else None."""
+    return day_of if day_of is not None and day_of <= day else None
 
 
 def _in_force(history: Sequence[Any], day: date) -> Any:

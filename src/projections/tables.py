@@ -61,6 +61,16 @@ class CustomerRow(Base):
     nix_registered: Mapped[bool] = mapped_column(Boolean, default=False)
     events_applied: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    immigrated_on: Mapped[date | None] = mapped_column(Date)
+    """Day of the latest registration in Sweden after living abroad."""
+    deregistered_on: Mapped[date | None] = mapped_column(Date)
+    """Day of deregistration for a cause other than death or emigration (status DEREGISTERED)."""
+    deregistration_cause: Mapped[str | None] = mapped_column(String(8))
+    """The population register's two-character cause of it (events/deregistration_causes.toml)."""
+    contact_person_for: Mapped[str | None] = mapped_column(String(100))
+    """For a company's contact person: the company's customer id (None once they left)."""
+    marketing_opt_outs: Mapped[str | None] = mapped_column(String(64))
+    """Channels opted out of direct marketing on, sorted and comma-separated (ANY: all); None when there is none."""
 
 
 class CustomerStateRow(Base):
@@ -138,13 +148,16 @@ class NixStatusRow(Base):
 
 
 class CompanyContactRow(Base):
-    """A company's contact persons; the row belongs to the contact person's customer (their `contact_person_for`)."""
+    """A company's contact persons, present and past; the rows belong to the contact person's customer (their
+    `contact_person_for`, and the companies they left)."""
 
     __tablename__ = "company_contacts"
 
     company_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     contact_id: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
     """The contact person's customer id."""
+    left_on: Mapped[date | None] = mapped_column(Date)
+    """The day they left the company; None while they are its contact person."""
 
 
 class OutboxRow(Base):

@@ -170,12 +170,14 @@ def decision_facts(state: CustomerState) -> Facts:
         tuple([(entry.phone == phone, entry.registered, entry.as_of) for entry in state.nix]),
         state.customer_of,
         state.opted_out,
+        state.immigrated_on,
+        state.deregistered_on,
     )
 
 
 def stand_in(facts: Facts) -> CustomerState:
     """A customer state with these facts and nothing else: what `Washer` asks `may_contact` about."""
-    kind, status, address, contact, protected, deceased_on, emigrated_on, consents, nix, customer_of, opted_out = facts
+    kind, status, address, contact, protected, deceased_on, emigrated_on, consents, nix, customer_of, opted_out, immigrated_on, deregistered_on = facts
     return CustomerState(
         customer_id="",
         kind=kind,
@@ -203,6 +205,8 @@ def stand_in(facts: Facts) -> CustomerState:
         nix=tuple(NixStatus(phone=_NUMBER if current else _OTHER_NUMBER, registered=registered, as_of=as_of) for current, registered, as_of in nix),
         customer_of=customer_of,
         opted_out=opted_out,
+        immigrated_on=immigrated_on,
+        deregistered_on=deregistered_on,
     )
 
 

@@ -1,4 +1,6 @@
-"""Issue 9: a file with every kind of bad line is reported line by line, and only its good lines are published."""
+"""Issues 9 and 13: a file with every kind of bad line is reported line by line, naming the field, and only its good
+lines are published. A line with a 10 MB street is refused for its street, not by the broker; a fact from the future
+is refused for its `occurred_at`, whether or not the line gives a `recorded_at`."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,8 +32,14 @@ def moved(customer_id: str, street: str) -> dict:
 
 def mixed_file(path: Path, good: list[str]) -> tuple[Path, dict[int, str]]:
     """A file of good registrations for `good` between one line of each bad kind; and the code expected per bad line."""
+
     def encoded(document: dict) -> bytes:
         return json.dumps(document).encode()
+
+    huge_registration = person("C-x")
+    huge_registration["registration"]["address"]["street"] = "x" * 10_000_000
+    # A clock a minute ahead of ours: within the 5 minutes of skew allowed, whenever the file is checked after this.
+    a_minute_ahead = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
 
     lines: list[tuple[bytes, str | None]] = [
         (encoded(person(good[0])), None),
@@ -38,7 +47,7 @@ def mixed_file(path: Path, good: list[str]) -> tuple[Path, dict[int, str]]:
         (b"[" * 50_000 + b"]" * 50_000, "NESTED_TOO_DEEP"),  # 50k deep: fits a line, deeper than Python's parser goes
         (encoded(moved("C-x", "Storgatan 1")).replace(b"Storgatan 1", b"Storgatan \\ud800"), "INVALID_CHARACTER"),
         (encoded(moved("C-x", "Storgatan 1")).replace(b"Storgatan 1", b"Storgatan \xff\xfe"), "INVALID_ENCODING"),
-        (encoded(moved("C-x", "x" * 10_000_000)), "LINE_TOO_LONG"),
+        (encoded(moved("C-x", "x" * 10_000_000)), "FIELD_TOO_LONG"),
         (encoded(person(good[1])), None),
         (encoded({**person("C-x"), "occurred_at": "0001-01-01T00:00:00+14:00"}), "DATE_OUT_OF_RANGE"),
         (encoded(person("C-x", schema_version=2**40)), "UNKNOWN_SCHEMA_VERSION"),
@@ -46,6 +55,10 @@ def mixed_file(path: Path, good: list[str]) -> tuple[Path, dict[int, str]]:
         (encoded(moved("C-x", "Storgatan\u00001")), "INVALID_CHARACTER"),
         (b"", None),
         (encoded(person(good[2])), None),
+        (encoded(huge_registration), "FIELD_TOO_LONG"),
+        (encoded({**person("C-x"), "occurred_at": "2099-01-01T00:00:00Z", "recorded_at": "2099-01-01T00:00:00Z"}), "IN_THE_FUTURE"),
+        (encoded({**person("C-x"), "occurred_at": "2099-01-01T00:00:00Z"}), "IN_THE_FUTURE"),  # recorded_at left out
+        (encoded({**person(good[3]), "occurred_at": a_minute_ahead}), None),
     ]
     path.write_bytes(b"".join(content + b"\n" for content, _ in lines))
     return path, {number: code for number, (_, code) in enumerate(lines, start=1) if code}
@@ -65,7 +78,7 @@ def reported(stderr: str) -> dict[int, str]:
 
 
 def test_check_reports_every_bad_line_with_its_number_and_code_and_never_contacts_a_broker(tmp_path):
-    path, expected = mixed_file(tmp_path / "mixed.jsonl", ["C-1", "C-2", "C-3"])
+    path, expected = mixed_file(tmp_path / "mixed.jsonl", ["C-1", "C-2", "C-3", "C-4"])
     with socket.socket() as broker:  # a "broker" that only notes whether anyone connected
         broker.bind(("127.0.0.1", 0))
         broker.listen()
@@ -80,24 +93,27 @@ def test_check_reports_every_bad_line_with_its_number_and_code_and_never_contact
     assert "line 11: address.street: contains the control character U+0000" in result.stderr
     assert "line 10: address: holds sealed data; send the plain value" in result.stderr
     assert "line 9: schema_version:" in result.stderr and "line 8: occurred_at:" in result.stderr
-    assert "3 event(s) valid, 9 line(s) rejected (nothing published: --check)" in " ".join(result.stdout.split())
+    assert "line 6: address.street: is more than " in result.stderr and "line 14: registration.address.street: is more than " in result.stderr
+    assert "line 15: occurred_at: lies in the future" in result.stderr and "line 16: occurred_at: lies in the future" in result.stderr
+    assert "recorded_at" not in result.stderr
+    assert "4 event(s) valid, 12 line(s) rejected (nothing published: --check)" in " ".join(result.stdout.split())
     assert "Traceback" not in result.stderr
 
 
 @pytest.mark.kafka
 def test_publish_sends_exactly_the_good_lines_of_such_a_file(settings, tmp_path):
     asyncio.run(ensure_topics(settings))
-    good = [f"C-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    good = [f"C-{uuid.uuid4().hex[:8]}" for _ in range(4)]
     path, expected = mixed_file(tmp_path / "mixed.jsonl", good)
 
     result = registervard("publish", str(path), env=service_env(settings))
     assert result.returncode == 2, result.stderr
     assert reported(result.stderr) == expected
-    assert "3 event(s) published, 9 line(s) rejected" in " ".join(result.stdout.split())
-    assert "Traceback" not in result.stderr
+    assert "4 event(s) published, 12 line(s) rejected" in " ".join(result.stdout.split())
+    assert "Traceback" not in result.stderr and "Kafka" not in result.stderr  # the broker is never what is wrong
 
-    assert asyncio.run(messages_in(settings, settings.intake_topic)) == 3
-    intake = asyncio.run(read_topic(settings.kafka, settings.intake_topic, until=3))
+    assert asyncio.run(messages_in(settings, settings.intake_topic)) == 4
+    intake = asyncio.run(read_topic(settings.kafka, settings.intake_topic, until=4))
     assert sorted(m.key.decode() for m in intake) == sorted(good)
     assert sorted(codec.decode(m.value).customer_id for m in intake) == sorted(good)
 

@@ -196,6 +196,7 @@ def requests_for(served: Served) -> dict[str, tuple[str, str, dict]]:
         "lookup": ("POST", "/customers/lookup", {"json": {"identity_number": served.number}}),
         "history": ("GET", f"/customers/{a}/history", {}),
         "contactability": ("GET", f"/customers/{a}/contactability", {"params": {"channel": "EMAIL", "purpose": "MARKETING", "company": ACME}}),
+        "contact_persons": ("GET", f"/customers/{a}/contact-persons", {}),
         "changes": ("GET", "/changes", {"params": {"limit": 5}}),
         "audit_verify": ("GET", "/audit/verify", {}),
         "wash": ("POST", "/wash", {"json": {"company": ACME, "rows": [{"customer_id": a}]}}),

@@ -213,7 +213,7 @@ async def test_a_life_in_the_register_tables_and_a_protected_identity_hides_then
             )
         ]
         assert history["nix"] == [dict(phone="+46701234567", registered=True, as_of=date(2025, 8, 1))]
-        assert rows(project, CompanyContactRow, company_id=company) == [dict(company_id=company, contact_id=contact)]
+        assert rows(project, CompanyContactRow, company_id=company) == [dict(company_id=company, contact_id=contact, left_on=None)]
         before_protection = history
 
         async with Publisher(settings) as publisher:

@@ -93,3 +93,29 @@ def test_history_sealed_with_a_destroyed_key_shows_as_erased_and_a_live_key_unse
         erased = build_extract(session, "C-9", now=NOW, keys=keys)
     assert live["history"][0]["facts"]["registration"]["name"]["surname"] == "Svensson"
     assert erased["history"][0]["facts"]["registration"] == "(erased: the data key was destroyed)"
+
+
+def test_the_extract_tells_the_person_of_their_return_their_deregistration_and_the_company_they_left(tmp_path):
+    address = {"street": "Ågatan 2", "postal_code": "22100", "city": "Lund"}
+    events = [
+        parse_event(person("C-9", contact_person_for="C-CO"), now=NOW),
+        parse_event(line("CustomerEmigrated", "C-9", source="SPAR", occurred_at="2025-02-01T09:00:00Z", effective_date="2025-02-01"), now=NOW),
+        parse_event(
+            line("CustomerImmigrated", "C-9", source="SPAR", occurred_at="2025-04-01T09:00:00Z", effective_date="2025-04-01", address=address), now=NOW
+        ),
+        parse_event(
+            line("ContactPersonLeft", "C-9", source="CRM", occurred_at="2025-04-15T09:00:00Z", company_id="C-CO", effective_date="2025-04-15"), now=NOW
+        ),
+        parse_event(line("CustomerDeregistered", "C-9", source="SPAR", occurred_at="2025-05-01T09:00:00Z", cause="GN", effective_date="2025-05-01"), now=NOW),
+    ]
+    engine = register(tmp_path, events)
+    with Session(engine) as session:
+        extract = build_extract(session, "C-9", now=NOW)
+    assert extract is not None
+    data = extract["data"]
+    assert (data["status"], data["emigrated_on"], data["immigrated_on"], data["address"]["city"]) == ("DEREGISTERED", "2025-02-01", "2025-04-01", "Lund")
+    assert data["deregistration_cause"] == {"code": "GN", "meaning": "Gammalt personnummer", "english": "old personal identity number: replaced by a new one"}
+    assert (data["contact_person_for"], data["former_contact_person_for"]) == (None, [{"company_id": "C-CO", "left_on": "2025-04-15", "source": "CRM"}])
+    page = render_html(extract)
+    assert "Registered in Sweden again on" in page and "GN (old personal identity number: replaced by a new one)" in page and "C-CO, left on 2025-04-15" in page
+    engine.dispose()

@@ -142,7 +142,7 @@ def test_an_erased_customer_has_no_detail_rows_at_all():
 
 def test_a_contact_person_is_listed_under_their_company():
     contact = parse_event(person("C-2", contact_person_for="C-CO"))
-    assert detail_rows(fold([contact]))[CompanyContactRow] == [dict(company_id="C-CO", contact_id="C-2")]
+    assert detail_rows(fold([contact]))[CompanyContactRow] == [dict(company_id="C-CO", contact_id="C-2", left_on=None)]
 
 
 def test_register_tables_are_the_projection_tables_and_every_detail_table_is_among_them():

@@ -40,7 +40,7 @@ def random_state(rng: random.Random, n: int, phones: list[str]) -> CustomerState
         NixStatus(phone=rng.choice([p for p in (phone, other) if p]), registered=rng.random() < 0.4, as_of=DAY - timedelta(days=rng.randint(-5, 90)))
         for _ in range(rng.choice([0, 1, 1, 2]))
     )
-    status = rng.choice([Status.ACTIVE, Status.ACTIVE, Status.DECEASED, Status.EMIGRATED, Status.ERASED])
+    status = rng.choice([Status.ACTIVE, Status.ACTIVE, Status.DECEASED, Status.EMIGRATED, Status.ERASED, Status.DEREGISTERED])
     address = PostalAddress(street=f"Gatan {n}", postal_code="11122", city="Stockholm", care_of=rng.choice([None, "Kalle"]), country=rng.choice(["SE", "NO"]))
     return CustomerState(
         customer_id=f"C-{n}",
@@ -52,6 +52,9 @@ def random_state(rng: random.Random, n: int, phones: list[str]) -> CustomerState
         protected=rng.random() < 0.15,
         deceased_on=day if status is Status.DECEASED or rng.random() < 0.05 else None,
         emigrated_on=day if status is Status.EMIGRATED or rng.random() < 0.05 else None,
+        immigrated_on=day + timedelta(days=rng.randint(-10, 40)) if rng.random() < 0.3 else None,
+        deregistered_on=day if status is Status.DEREGISTERED and rng.random() < 0.8 else None,
+        deregistration_cause="FI" if status is Status.DEREGISTERED else None,
         consents=consents,
         nix=nix,
         customer_of=frozenset(rng.sample(COMPANIES, rng.choice([0, 0, 1]))),

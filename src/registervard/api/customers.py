@@ -1,4 +1,4 @@
-"""Routes about one customer: the register row, lookup by identity number, history, contactability."""
+"""Routes about one customer: the register row, lookup by identity number, history, contactability, a company's contact persons."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from events.catalog import Channel, ConsentPurpose
 from events.contactability import decision_document, load_rules, may_contact
 from events.identity import IdentityNumberError
 from projections.lookup import lookup_hash
-from projections.read import customer_history, customer_state
+from projections.read import company_contacts, customer_history, customer_state
 from projections.tables import CustomerRow, IdentityLookupRow
 from registervard.api.auth import Principal, authorize
 from registervard.api.disclosure_writer import DisclosureWriter, disclosure_rows
@@ -120,3 +120,16 @@ def contactability(
     decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=load_rules(request.app.state.settings.contact_rules))
     disclosed(request, principal, [customer_id], "contactability")
     return decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=moment)
+
+
+@router.get("/customers/{customer_id}/contact-persons", summary="A company's contact persons", responses=NOT_FOUND)
+def contact_persons(request: Request, customer_id: str = customer_id_path(), principal: Principal = authorize("contact_persons")) -> dict[str, Any]:
+    """The contact persons of the company `customer_id`: `contact_persons` it has now, and `former_contact_persons` who
+    left (with `left_on`, latest first). Each with the name, status, phone and e-mail of their register row; a protected
+    identity without a name. Empty lists for a customer no contact person names."""
+    view = company_contacts(request.app.state.database.engine(), customer_id)
+    if view is None:
+        raise not_found()
+    shown = [customer_id, *(p["customer_id"] for p in (*view["contact_persons"], *view["former_contact_persons"]))]
+    disclosed(request, principal, shown, "contact_persons")
+    return view

@@ -17,6 +17,7 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
         "lookup": "POST /customers/lookup",
         "history": "GET /customers/{customer_id}/history",
         "contactability": "GET /customers/{customer_id}/contactability",
+        "contact_persons": "GET /customers/{customer_id}/contact-persons",
         "changes": "GET /changes",
         "audit_verify": "GET /audit/verify",
         "wash": "POST /wash",
@@ -27,9 +28,9 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
 
 ROLE_ENDPOINTS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "reader": frozenset({"customer"}),
+        "reader": frozenset({"customer", "contact_persons"}),
         "marketing": frozenset({"contactability", "wash"}),
-        "customer_service": frozenset({"customer", "lookup", "history", "contactability"}),
+        "customer_service": frozenset({"customer", "lookup", "history", "contactability", "contact_persons"}),
         "auditor": frozenset({"history", "changes", "audit_verify"}),
         "admin": frozenset(ENDPOINTS),  # everything, also what is added to ENDPOINTS later ("erase")
     }

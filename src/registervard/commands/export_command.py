@@ -24,14 +24,14 @@ class Format(StrEnum):
 def export_command(
     recipient: Annotated[str, typer.Option(help="Who receives the file (recorded per customer, for register extracts and Art. 19).")],
     format_: Annotated[Format, typer.Option("--format", case_sensitive=False, help="csv or xlsx.")] = Format.csv,
-    status: Annotated[str | None, typer.Option(help="Only customers with this status: ACTIVE, DECEASED, EMIGRATED or ERASED.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only customers with this status: ACTIVE, DECEASED, EMIGRATED, DEREGISTERED or ERASED.")] = None,
     output: Annotated[Path | None, typer.Option(help="The file to write; default register-YYYY-MM-DD.<format>.")] = None,
     purpose: Annotated[str | None, typer.Option(help="Why the recipient gets the data (recorded with each disclosure).")] = None,
 ) -> None:
     """Export the register (protected identities without name and address) and record the disclosure to RECIPIENT."""
     status = status.upper() if status else None
-    if status and status not in ("ACTIVE", "DECEASED", "EMIGRATED", "ERASED"):
-        raise typer.BadParameter(f"{status!r}: use ACTIVE, DECEASED, EMIGRATED or ERASED", param_hint="--status")
+    if status and status not in ("ACTIVE", "DECEASED", "EMIGRATED", "DEREGISTERED", "ERASED"):
+        raise typer.BadParameter(f"{status!r}: use ACTIVE, DECEASED, EMIGRATED, DEREGISTERED or ERASED", param_hint="--status")
     moment = datetime.now(UTC)
     path = output or Path(f"register-{moment.date().isoformat()}.{format_.value}")
     engine = bootstrap().engine

@@ -1,4 +1,4 @@
-"""Reading the register: `registervard status`, `quarantine` and `customer show`."""
+"""Reading the register: `registervard status`, `quarantine`, `customer show` and `customer contacts`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from projections.read import customer_record
+from projections.read import company_contacts, customer_record
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, fail, run
 from registervard.worker_report import WorkersReport, worker_report
@@ -113,3 +113,27 @@ def customer_show(
     for key, value in record.items():
         table.add_row(f"[bold]{key}[/bold]", "" if value is None else str(value))
     console.print(table)
+
+
+@advise_on_failure
+def customer_contacts(
+    company_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print a company's contact persons: those it has now, then those who left and when."""
+    view = company_contacts(bootstrap().settings, company_id)
+    if view is None:
+        fail(f"No customer {company_id} in the register. Check the id, or whether the projection is running (registervard project).")
+    if as_json:
+        console.print_json(json.dumps(view, default=str))
+        return
+    title = view["company_name"] or company_id
+    if view["kind"] != "COMPANY":
+        console.print(f"[yellow]{company_id} is not registered as a company;[/yellow] contact persons who name it are listed all the same.")
+    table = Table("contact person", "name", "status", "left on", title=f"Contact persons of {title}")
+    for person in [*view["contact_persons"], *view["former_contact_persons"]]:
+        name = " ".join(part for part in (person["given_names"], person["surname"]) if part) or ("(protected identity)" if person["protected"] else "")
+        table.add_row(person["customer_id"], name, person["status"], str(person["left_on"]) if person["left_on"] else "")
+    console.print(table)
+    now, before = len(view["contact_persons"]), len(view["former_contact_persons"])
+    console.print(f"{now} contact person(s) now, {before} who left. Phone and e-mail: --json.")
