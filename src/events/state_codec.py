@@ -120,6 +120,27 @@ def decode_state(data: bytes) -> CustomerState:
         raise DamagedState(version, type(error).__name__) from None
 
 
+def to_stored(state: CustomerState) -> dict[str, Any]:
+    """The state as the register projection stores it in a JSON column: this module's array, with its version.
+
+    The register wrote the generic plain form (`convert.to_plain`) before; deriving it cost more than the rest of a
+    customer's rows together, so rows written since hold this form, and `from_stored` reads both."""
+    return {"state_codec": VERSION, "fields": _to_array(state)}
+
+
+def from_stored(value: dict[str, Any]) -> CustomerState:
+    """The state the register stored: `to_stored`'s form, or the plain form it stored before (version 1's JSON)."""
+    version = value.get("state_codec")
+    if version is None:
+        return from_plain(CustomerState, value)
+    if version not in READABLE:
+        raise UnknownStateVersion(version)
+    try:
+        return _from_array(value["fields"], version)
+    except (TypeError, ValueError, KeyError, IndexError) as error:
+        raise DamagedState(version, type(error).__name__) from None
+
+
 # --- Versions 3 and 2 ------------------------------------------------------------------------
 # Written out field by field: this runs for every message a table-mode worker admits.
 

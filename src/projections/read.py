@@ -19,9 +19,9 @@ from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from events.convert import from_plain
 from events.customer import CustomerState
 from events.settings import Settings
+from events.state_codec import from_stored
 from projections.database import connect
 from projections.tables import AddressHistoryRow, Base, CompanyContactRow, ConsentRow, CustomerRow, CustomerStateRow, NameHistoryRow, NixStatusRow
 
@@ -32,7 +32,7 @@ _STATE_OF = select(CustomerStateRow.state).where(CustomerStateRow.customer_id ==
 def customer_state(connection: Connection, customer_id: str) -> CustomerState | None:
     """The fold's stored state of one customer (internal: for decisions such as contactability, never served), or None."""
     plain = connection.execute(_STATE_OF, {"customer_id": customer_id}).scalar()
-    return from_plain(CustomerState, plain) if plain is not None else None
+    return from_stored(plain) if plain is not None else None
 
 
 def customer_record(settings: Settings, customer_id: str) -> dict[str, Any] | None:

@@ -26,9 +26,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from events.catalog import Event
-from events.convert import from_plain, to_plain
 from events.customer import CustomerState, Status, evolve
 from events.event_log import LoggedEvent
+from events.state_codec import from_stored, to_stored
 from projections.lookup import stored_number_hash
 from projections.sql import execute_rows, insert_fresh, upsert
 from projections.tables import (
@@ -136,14 +136,14 @@ def load_states(session: Session, customer_ids: Sequence[str]) -> dict[str, Cust
     # Columns, not mapped objects: the states are read to be folded on, never changed through the ORM.
     table = CustomerStateRow.__table__
     rows = session.execute(select(table.c.customer_id, table.c.state).where(table.c.customer_id.in_(customer_ids)))
-    return {customer_id: from_plain(CustomerState, state) for customer_id, state in rows}
+    return {customer_id: from_stored(state) for customer_id, state in rows}
 
 
 def customer_rows(state: CustomerState, lookup_key: str | None = None) -> Rows:
     """The customer's rows in every register table but the outbox (`ROW_TABLES`): the fold's state, the register row
     and the detail rows, the identity lookup's hashed with `lookup_key` (`Settings.lookup_key`)."""
     return {
-        CustomerStateRow: [{"customer_id": state.customer_id, "state": to_plain(state, for_json=True)}],
+        CustomerStateRow: [{"customer_id": state.customer_id, "state": to_stored(state)}],
         CustomerRow: [register_row(state)],
         **detail_rows(state, lookup_key),
     }

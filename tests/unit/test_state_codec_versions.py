@@ -164,3 +164,25 @@ def test_the_array_versions_are_smaller_than_version_1_for_a_typical_customer():
     assert state is not None
     assert len(encode_state(state)) < len(version_1(state)) * 0.7
     assert sorted(state_codec.READABLE) == [1, 2, 3]
+
+
+# --- The register's stored form ---------------------------------------------------------------------
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(any_state)
+def test_any_state_the_register_stores_as_json_comes_back_unchanged(state: CustomerState):
+    stored = json.loads(json.dumps(state_codec.to_stored(state)))  # through the JSON column
+    assert state_codec.from_stored(stored) == state
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
+@given(any_state)
+def test_a_state_the_register_stored_in_the_plain_form_before_is_still_read(state: CustomerState):
+    stored = json.loads(json.dumps(to_plain(state, for_json=True)))
+    assert state_codec.from_stored(stored) == state
+
+
+def test_a_stored_state_of_a_version_this_code_does_not_know_is_refused_with_advice():
+    with pytest.raises(UnknownStateVersion):
+        state_codec.from_stored({"state_codec": 99, "fields": []})
