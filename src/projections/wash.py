@@ -51,7 +51,8 @@ WASH_REASONS = {
     NO_NUMBER: "The row names neither a phone number nor a customer id.",
     NOT_CUSTOMERS_NUMBER: "The number is not the customer's current phone number in the register.",
 }
-"""Reasons of the wash itself (they all deny), beside those of `may_contact`."""
+"""Reasons of the wash itself (they all deny), beside those of `may_contact`. What each code means to the person reading
+a washed list, and what to do, in Swedish and English: `projections.wash_reasons`."""
 
 
 @dataclass(frozen=True)

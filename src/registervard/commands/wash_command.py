@@ -1,92 +1,147 @@
-"""`registervard wash`: NIX wash of a call list against the register (projections/wash.py decides)."""
+"""`registervard wash`: NIX wash of a call list against the register (projections/wash.py decides).
+
+The answer is the call list again, with three columns added: "Får ringas" (ja/nej), "Skäl" (the reason codes that
+decided, stable for scripts) and "Förklaring" (what they mean and what to do, in Swedish). `--output washed.xlsx`
+writes a workbook, any other name CSV in the input's delimiter (`;` for a workbook's list), both through
+`projections.spreadsheet_output`. Input cells are written back as they were read: a date stays a date.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.orm import Session
 
 from events.contactability import load_rules
-from projections.wash import WashRow, load_states_for, phones_of, wash
+from projections.spreadsheet_output import DEFAULT_DELIMITER, NO, YES, CsvWriter, WorkbookWriter, check_writable, spreadsheet_writer
+from projections.wash import WashResult, WashRow, load_states_for, phones_of, wash
+from projections.wash_reasons import deciding, explain
 from registervard.bootstrap import bootstrap
-from registervard.console import advise_on_failure, errors, parse_moment
+from registervard.console import advise_on_failure, errors, fail, parse_moment
 from registervard.importing import cell_text, csv_delimiter, read_table
 
 PHONE_HEADERS = ("telefon", "telefonnummer", "mobil", "mobilnummer", "phone", "phone number", "nummer", "number", "tel")
 ID_HEADERS = ("kundnummer", "kundnr", "kundid", "kund-id", "customer_id", "customer id", "customer number")
 
+MAY_CALL, REASONS, EXPLANATION = "Får ringas", "Skäl", "Förklaring"
+ANSWER_HEADER = (MAY_CALL, REASONS, EXPLANATION)
+"""The columns the wash adds. A list washed before has them already: they are replaced, not repeated."""
+CODE_SEPARATOR = ", "
+"""Between the codes in the reason column (not `;`, the CSV's own delimiter)."""
+
+
+def _key(text: str) -> str:
+    return " ".join(text.strip().lower().split())
+
 
 def _column(header: list[str], chosen: str | None, aliases: tuple[str, ...]) -> int | None:
-    keys = [" ".join(h.strip().lower().split()) for h in header]
+    keys = [_key(h) for h in header]
     if chosen is not None:
-        key = " ".join(chosen.strip().lower().split())
+        key = _key(chosen)
         if key not in keys:
             raise typer.BadParameter(f"no column {chosen!r} in the file's header")
         return keys.index(key)
     return next((keys.index(a) for a in aliases if a in keys), None)
 
 
+def answer_cells(result: WashResult) -> list[str]:
+    """The cells the wash adds to a row: ja/nej, the deciding codes, and their Swedish explanations."""
+    codes = deciding(result.reasons, result.may_call)
+    return [YES if result.may_call else NO, CODE_SEPARATOR.join(codes), " ".join(explain(code) for code in codes)]
+
+
+def summary(results: Sequence[WashResult], company: str, moment: datetime, output: Path | None) -> str:
+    """What the wash found, for standard error: the counts, the codes that allowed and stopped the calls, and what each
+    code that stopped one means (NO_NUMBER, NO_PHONE_NUMBER and UNKNOWN_NUMBER are told apart there)."""
+    callable_ = [r for r in results if r.may_call]
+    allowing = Counter(code for r in callable_ for code in deciding(r.reasons, True))
+    denying = Counter(code for r in results if not r.may_call for code in deciding(r.reasons, False))
+    lines = [
+        f"{len(results)} row(s) washed for {company} at {moment.isoformat()}: {len(callable_)} may be called, {len(results) - len(callable_)} may not"
+        + (f". Written to {output}." if output else ".")
+    ]
+    if allowing:
+        lines.append("May be called: " + ", ".join(f"{code} {n}" for code, n in allowing.most_common()) + ".")
+    if denying:
+        lines.append("May not be called:")
+        width = max(len(code) for code in denying) + max(len(str(n)) for n in denying.values()) + 1
+        lines += [f"  {f'{code} {n}':<{width}}  {explain(code, 'en')}" for code, n in denying.most_common()]
+    return "\n".join(lines)
+
+
 @advise_on_failure
 def wash_command(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Call list: CSV with a header, a phone number or a customer id per row.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Call list: .xlsx or CSV with a header, a phone number or a customer id per row.")],
     company: Annotated[str, typer.Option(help="The company that would call, as customers name it in consents.")],
     at: Annotated[str | None, typer.Option(help="When the calls would be made, ISO 8601 with a time zone; default now.")] = None,
-    output: Annotated[Path | None, typer.Option(help="Where to write the answer (CSV); default standard output.")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write the answer: .xlsx for an Excel workbook, else CSV; default CSV on standard output.")
+    ] = None,
     phone_column: Annotated[str | None, typer.Option(help="The header of the phone number column (default: Telefon, Phone, Mobil, ...).")] = None,
     id_column: Annotated[str | None, typer.Option(help="The header of the customer id column (default: Kundnummer, customer_id, ...).")] = None,
 ) -> None:
     """Wash a call list: may COMPANY call each row now for telemarketing, and why not.
 
-    Writes the input columns with `may_call` (yes/no) and `reasons` (reason codes, denying first, `;`-separated).
-    A number no customer of the register has is UNKNOWN_NUMBER.
+    Writes the input columns with "Får ringas" (ja/nej), "Skäl" (the reason codes that decided) and "Förklaring"
+    (what they mean and what to do). CSV keeps the input's delimiter (`;` when the input is a workbook) and is UTF-8
+    with a byte order mark, as Swedish Excel opens it. A number no customer of the register has is UNKNOWN_NUMBER;
+    a row with neither number nor customer id is NO_NUMBER; a customer without a phone number is NO_PHONE_NUMBER.
     """
     moment = parse_moment(at)
-    header, table = read_table(file)
-    header = [cell_text(h) for h in header]
-    phone_at, id_at = _column(header, phone_column, PHONE_HEADERS), _column(header, id_column, ID_HEADERS)
-    if phone_at is None and id_at is None:
-        errors.print("[red]Error:[/red] no phone number or customer id column found; name it with --phone-column or --id-column.")
-        raise typer.Exit(1)
-    rows = []
-    for _, cells in table:
-        cells = [cell_text(c) for c in cells]
-        if not any(cells):
-            continue
-        cells += [""] * (len(header) - len(cells))
-        rows.append(
-            WashRow(
-                phone=cells[phone_at] if phone_at is not None else None,
-                customer_id=cells[id_at] if id_at is not None else None,
-                values=dict(zip(header, cells, strict=False))  # cells are padded to the header; extra cells have no name,
-            )
-        )
+    if output is not None:
+        try:
+            check_writable(output)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--output") from None
+    try:
+        header, rows, cells = _read(file, phone_column, id_column)
+    except ValueError as error:  # the file cannot be read as a table (spreadsheet_files.UnreadableFile): advice, no traceback
+        fail(f"{file.name} {error}")
     services = bootstrap()
     with Session(services.engine) as session:
         by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
     results = wash(rows, by_phone, company, moment, load_rules(services.settings.contact_rules), states_by_id=by_id)
 
-    delimiter = csv_delimiter(file) if file.suffix.lower() == ".csv" else ","
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
-    writer.writerow([*header, "may_call", "reasons"])
-    for result in results:
-        writer.writerow([*(result.row.values.get(h, "") for h in header), "yes" if result.may_call else "no", ";".join(result.reasons)])
+    answered = {_key(a) for a in ANSWER_HEADER}
+    kept = [i for i, h in enumerate(header) if _key(h) not in answered]
+    columns = [*(header[i] for i in kept), *ANSWER_HEADER]
+    delimiter = csv_delimiter(file) if file.suffix.lower() == ".csv" else DEFAULT_DELIMITER
+    writer: CsvWriter | WorkbookWriter
     if output is None:
-        sys.stdout.write(buffer.getvalue())
+        writer = CsvWriter(sys.stdout, columns, delimiter=delimiter, lineterminator="\n")
     else:
-        output.write_text(buffer.getvalue(), encoding="utf-8")
-    callable_ = sum(r.may_call for r in results)
-    denials = Counter(code for r in results if not r.may_call for code in r.reasons)
-    errors.print(
-        f"{len(results)} row(s) washed for {company} at {moment.isoformat()}: {callable_} may be called, {len(results) - callable_} may not"
-        + (f" ({', '.join(f'{code} {n}' for code, n in denials.most_common())})" if denials else "")
-        + (f". Written to {output}." if output else "."),
-        highlight=False,
-        soft_wrap=True,
-    )
+        writer = spreadsheet_writer(output, columns, delimiter=delimiter, title="Ringlista")
+    with writer:
+        for row_cells, result in zip(cells, results, strict=True):
+            writer.write([*(row_cells[i] for i in kept), *answer_cells(result)])
+    errors.print(summary(results, company, moment, output), highlight=False, soft_wrap=True, markup=False)
+
+
+def _read(file: Path, phone_column: str | None, id_column: str | None) -> tuple[list[str], list[WashRow], list[list[Any]]]:
+    """The call list's header, its rows, and each row's cells as read (a workbook's dates and numbers as such), by
+    position: two columns may have the same header, or none."""
+    raw_header, table = read_table(file)
+    header = [cell_text(h) for h in raw_header]
+    phone_at, id_at = _column(header, phone_column, PHONE_HEADERS), _column(header, id_column, ID_HEADERS)
+    if phone_at is None and id_at is None:
+        fail("no phone number or customer id column found; name it with --phone-column or --id-column.")
+    rows, kept = [], []
+    for _, cells in table:
+        if not any(cell_text(c) for c in cells):
+            continue
+        cells = [*cells, *[None] * (len(header) - len(cells))]
+        kept.append(cells)
+        rows.append(
+            WashRow(
+                phone=cell_text(cells[phone_at]) if phone_at is not None else None,
+                customer_id=cell_text(cells[id_at]) if id_at is not None else None,
+                values=dict(zip(header, cells, strict=False)),  # cells are padded to the header; extra cells have no name
+            )
+        )
+    return header, rows, kept
