@@ -7,6 +7,12 @@ agreements change, the code that applies them does not. The decision carries
 every reason that applies, those that deny and those that allow, so that a
 person sees all the problems at once. Reason messages never carry personal data.
 
+Rules in time: the rules file holds versions (`Rules.versions`), each in force
+from a moment until the next one takes effect (a ban on telemarketing from a
+date, say). A decision at a moment uses the version in force at that moment
+(`Rules.in_force`) and names it (`Decision.rules`), so that a decision made
+before a change can still be explained after it.
+
 Pure: plain functions over the state; the only I/O is reading the rules file.
 """
 
@@ -23,6 +29,7 @@ from typing import Any
 
 from events.catalog import Channel, ConsentPurpose
 from events.customer import NIX_OVERRIDE_VALIDITY_MONTHS, Consent, CustomerState, Status, add_months
+from events.timeline import start_of
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("contactability_rules.toml")
 
@@ -88,6 +95,8 @@ class Decision:
 
     allowed: bool
     reasons: tuple[Reason, ...]
+    rules: VersionRef | None = None
+    """The version of the rules that decided (the one in force at the moment asked about)."""
 
     @property
     def denials(self) -> tuple[Reason, ...]:
@@ -115,10 +124,26 @@ class PurposeRule:
     protected_identity_blocks: frozenset[Channel]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Rules:
-    """The contactability rules, as read from the rules file."""
+@dataclass(frozen=True)
+class VersionRef:
+    """Which version of the rules decided: its id, what it is, and the moment from which it applies."""
 
+    id: str
+    label: str
+    valid_from: datetime | None
+    """None: the first version, in force from the beginning."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleVersion:
+    """One version of the contactability rules: what applies from `valid_from` until the next version takes effect."""
+
+    id: str = "1"
+    """The version's id, as the rules file names it."""
+    label: str = ""
+    """What the version is, for a person (the law or agreement it follows)."""
+    valid_from: datetime | None = None
+    """The moment it takes effect; None for the first version (in force from the beginning)."""
     purposes: Mapping[ConsentPurpose, PurposeRule]
     nix_wash_valid_months: int
     nix_override_consent_months: int
@@ -128,11 +153,41 @@ class Rules:
     emigration_blocks: frozenset[Channel] = frozenset()
     deregistered_still_allowed: frozenset[tuple[ConsentPurpose, Channel]] = frozenset()
 
-    def with_purpose(self, purpose: ConsentPurpose, **changes: Any) -> Rules:
-        """These rules with one purpose's rule changed, e.g. `with_purpose(TELEMARKETING, allowed=False)`."""
+    @property
+    def ref(self) -> VersionRef:
+        """Which version this is, as a decision names it."""
+        return VersionRef(self.id, self.label, self.valid_from)
+
+    def with_purpose(self, purpose: ConsentPurpose, **changes: Any) -> RuleVersion:
+        """This version with one purpose's rule changed, e.g. `with_purpose(TELEMARKETING, allowed=False)`."""
         purposes = dict(self.purposes)
         purposes[purpose] = replace(purposes[purpose], **changes)
         return replace(self, purposes=MappingProxyType(purposes))
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The contactability rules as the rules file states them: every version, in the order they take effect."""
+
+    versions: tuple[RuleVersion, ...]
+    """The first applies from the beginning; each later one from its `valid_from`, which increase."""
+    source: str = "rules"
+    """Where they were read from (a path), for messages."""
+
+    def in_force(self, at: datetime) -> RuleVersion:
+        """The version in force at `at` (time zone required): the last one whose `valid_from` is on or before it."""
+        if at.tzinfo is None:
+            raise ValueError("`at` needs a time zone")
+        found = self.versions[0]
+        for version in self.versions[1:]:
+            if version.valid_from is not None and version.valid_from > at:
+                break
+            found = version
+        return found
+
+    def with_purpose(self, purpose: ConsentPurpose, **changes: Any) -> Rules:
+        """These rules with one purpose's rule changed in every version, e.g. `with_purpose(TELEMARKETING, allowed=False)`."""
+        return replace(self, versions=tuple(v.with_purpose(purpose, **changes) for v in self.versions))
 
 
 def load_rules(path: str | Path | None = None) -> Rules:
@@ -146,38 +201,144 @@ def _load(path: Path) -> Rules:
 
 
 _CHANNEL_NEEDS = ("phone", "email", "address")
+_SECTIONS: Mapping[str, frozenset[str] | None] = MappingProxyType(
+    {
+        "nix": frozenset({"wash_valid_months", "override_consent_months"}),
+        "channels": None,  # channel names, checked as channels
+        "deceased": frozenset({"still_allowed"}),
+        "erased": frozenset({"still_allowed"}),
+        "emigrated": frozenset({"blocks"}),
+        "deregistered": frozenset({"still_allowed"}),
+        "purposes": None,  # purpose names, each checked by `_purpose_rule`
+    }
+)
+"""The rules' sections and the settings each may hold: a misspelt setting is refused, never silently ignored."""
+_PURPOSE_SETTINGS = frozenset(
+    {
+        "allowed",
+        "channels",
+        "direct_marketing",
+        "consent_required_on",
+        "basis_without_consent",
+        "nix_applies_on",
+        "existing_customer_exception",
+        "protected_identity_blocks",
+    }
+)
+_ABOUT = frozenset({"id", "label", "valid_from"})
+"""What `[version]` and each `[[change]]` say about themselves, beside the settings."""
+_WHOLE_VALUES = frozenset({"still_allowed"})
+"""Tables a change replaces whole (as a list is), rather than setting by setting."""
 
 
 def parse_rules(data: Mapping[str, Any], *, source: str = "rules") -> Rules:
-    """Rules from the rules file's parsed TOML; a ValueError names what is wrong."""
+    """Rules from the rules file's parsed TOML; a ValueError names what is wrong (and the change it is in).
+
+    The file's sections are the first version (`[version]` gives its id and label; a file without it, as written
+    before rules had versions, is one version). Each `[[change]]` is a later version: its `id`, `label`, `valid_from`
+    (a date, from 00:00 UTC that day, or a time with its offset) and only the settings that change, applied on top of
+    the version before it.
+    """
+    where = ""
     try:
-        nix = data["nix"]
-        override_months = int(nix["override_consent_months"])
-        if override_months != NIX_OVERRIDE_VALIDITY_MONTHS:
-            raise ValueError(
-                f"nix.override_consent_months is {override_months}, but the fold lets NIX override consents lapse after "
-                f"{NIX_OVERRIDE_VALIDITY_MONTHS} (events.customer.NIX_OVERRIDE_VALIDITY_MONTHS); change both together"
-            )
-        needs = {Channel(name): what for name, what in data.get("channels", {}).items()}
-        if unknown := set(needs.values()) - set(_CHANNEL_NEEDS):
-            raise ValueError(f"channels: unknown need(s) {sorted(unknown)}; use {', '.join(_CHANNEL_NEEDS)}")
-        purposes = {ConsentPurpose(name): _purpose_rule(name, rule) for name, rule in data["purposes"].items()}
-        if missing := [p.value for p in ConsentPurpose if p not in purposes]:
-            raise ValueError(f"purposes: no rule for {', '.join(missing)}")
-        return Rules(
-            purposes=MappingProxyType(purposes),
-            nix_wash_valid_months=int(nix["wash_valid_months"]),
-            nix_override_consent_months=override_months,
-            channel_needs=MappingProxyType(needs),
-            deceased_still_allowed=_pairs(data.get("deceased", {}).get("still_allowed", {})),
-            erased_still_allowed=_pairs(data.get("erased", {}).get("still_allowed", {})),
-            emigration_blocks=_channels(data.get("emigrated", {}).get("blocks", [])),
-            deregistered_still_allowed=_pairs(data.get("deregistered", {}).get("still_allowed", {})),
-        )
+        about = data.get("version", {})
+        if unknown := set(about) - _ABOUT:
+            raise ValueError(f"version: unknown setting(s) {sorted(unknown)}; it takes {sorted(_ABOUT - {'valid_from'})}")
+        if "valid_from" in about:
+            raise ValueError("version.valid_from: the first version applies from the beginning; state a later start as a [[change]]")
+        settings = {k: v for k, v in data.items() if k not in ("version", "change")}
+        _check_names(settings)
+        versions = [_version(settings, id=str(about.get("id", "1")), label=str(about.get("label", "")), valid_from=None)]
+        for number, change in enumerate(data.get("change", []), start=1):
+            where = f"change {number} ({change.get('id', 'no id')}): "
+            if missing := [key for key in ("id", "valid_from") if key not in change]:
+                raise ValueError(f"missing {' and '.join(missing)}")
+            valid_from = _start(change["valid_from"])
+            previous = versions[-1].valid_from
+            if previous is not None and valid_from <= previous:
+                raise ValueError(f"valid_from {valid_from.isoformat()} is not after the change before it ({previous.isoformat()}); list changes in date order")
+            if str(change["id"]) in {v.id for v in versions}:
+                raise ValueError(f"id {change['id']!r} is taken by an earlier version")
+            changed = {k: v for k, v in change.items() if k not in _ABOUT}
+            _check_names(changed)
+            settings = _merged(settings, changed)
+            versions.append(_version(settings, id=str(change["id"]), label=str(change.get("label", "")), valid_from=valid_from))
+        return Rules(versions=tuple(versions), source=source)
     except KeyError as missing_key:
-        raise ValueError(f"{source}: missing setting {missing_key}") from None
+        raise ValueError(f"{source}: {where}missing setting {missing_key}") from None
     except ValueError as error:
-        raise ValueError(f"{source}: {error}") from None
+        raise ValueError(f"{source}: {where}{error}") from None
+    except (TypeError, AttributeError):  # a number where a table or a list belongs, say
+        raise ValueError(f"{source}: {where}a setting has the wrong kind of value; compare it with the packaged contactability_rules.toml") from None
+
+
+def _check_names(settings: Mapping[str, Any]) -> None:
+    """Refuse a section or setting the rules do not have (a misspelling would otherwise change nothing, silently)."""
+    for section, values in settings.items():
+        if section not in _SECTIONS:
+            raise ValueError(f"unknown section {section!r}; the rules have {', '.join(_SECTIONS)}")
+        known = _SECTIONS[section]
+        if known is not None and (unknown := set(values) - known):
+            raise ValueError(f"{section}: unknown setting(s) {sorted(unknown)}; it takes {sorted(known)}")
+    for name, rule in settings.get("purposes", {}).items():
+        if unknown := set(rule) - _PURPOSE_SETTINGS:
+            raise ValueError(f"purposes.{name}: unknown setting(s) {sorted(unknown)}; a purpose takes {sorted(_PURPOSE_SETTINGS)}")
+
+
+def _merged(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `change` on top: tables setting by setting, any other value (a list, a number) replaced whole."""
+    merged = dict(base)
+    for key, value in change.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping) and key not in _WHOLE_VALUES:
+            merged[key] = _merged(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _start(value: Any) -> datetime:
+    """A change's `valid_from`: a date (00:00 UTC that day) or a date and time with its offset."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"valid_from {value!r} is neither a date (2027-01-01) nor a time with an offset (2027-01-01T00:00:00+01:00)") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("valid_from is a time without an offset; write 2027-01-01T00:00:00+01:00, or a date alone (00:00 UTC)")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return start_of(value)
+    raise ValueError("valid_from must be a date (2027-01-01) or a time with an offset")
+
+
+def _version(data: Mapping[str, Any], *, id: str, label: str, valid_from: datetime | None) -> RuleVersion:
+    nix = data["nix"]
+    override_months = int(nix["override_consent_months"])
+    if override_months != NIX_OVERRIDE_VALIDITY_MONTHS:
+        raise ValueError(
+            f"nix.override_consent_months is {override_months}, but the fold lets NIX override consents lapse after "
+            f"{NIX_OVERRIDE_VALIDITY_MONTHS} (events.customer.NIX_OVERRIDE_VALIDITY_MONTHS); change both together"
+        )
+    needs = {Channel(name): what for name, what in data.get("channels", {}).items()}
+    if unknown := set(needs.values()) - set(_CHANNEL_NEEDS):
+        raise ValueError(f"channels: unknown need(s) {sorted(unknown)}; use {', '.join(_CHANNEL_NEEDS)}")
+    purposes = {ConsentPurpose(name): _purpose_rule(name, rule) for name, rule in data["purposes"].items()}
+    if missing := [p.value for p in ConsentPurpose if p not in purposes]:
+        raise ValueError(f"purposes: no rule for {', '.join(missing)}")
+    return RuleVersion(
+        id=id,
+        label=label,
+        valid_from=valid_from,
+        purposes=MappingProxyType(purposes),
+        nix_wash_valid_months=int(nix["wash_valid_months"]),
+        nix_override_consent_months=override_months,
+        channel_needs=MappingProxyType(needs),
+        deceased_still_allowed=_pairs(data.get("deceased", {}).get("still_allowed", {})),
+        erased_still_allowed=_pairs(data.get("erased", {}).get("still_allowed", {})),
+        emigration_blocks=_channels(data.get("emigrated", {}).get("blocks", [])),
+        deregistered_still_allowed=_pairs(data.get("deregistered", {}).get("still_allowed", {})),
+    )
 
 
 def _purpose_rule(name: str, rule: Mapping[str, Any]) -> PurposeRule:
@@ -221,20 +382,32 @@ class _Ask:
     at: datetime
     day: date
     rule: PurposeRule
-    rules: Rules
+    rules: RuleVersion
 
 
-def decision_document(decision: Decision, *, customer_id: str, channel: Channel, purpose: ConsentPurpose, company: str, at: datetime) -> dict[str, Any]:
-    """The decision and the question it answers, as plain data for JSON (CLI and API give the same shape)."""
+def decision_document(
+    decision: Decision, *, customer_id: str, channel: Channel, purpose: ConsentPurpose, company: str, at: datetime, known_at: datetime | None = None
+) -> dict[str, Any]:
+    """The decision and the question it answers, as plain data for JSON (CLI and API give the same shape): `at` is the
+    moment in the world asked about (valid at), `known_at` the moment of the register's knowledge (default: `at`)."""
     return {
         "customer_id": customer_id,
         "channel": channel.value,
         "purpose": purpose.value,
         "company": company,
         "at": at.isoformat(),
+        "known_at": (known_at or at).isoformat(),
         "allowed": decision.allowed,
         "reasons": [{"code": r.code, "message": r.message, "denies": r.denies} for r in decision.reasons],
+        "rules": version_document(decision.rules),
     }
+
+
+def version_document(version: VersionRef | None) -> dict[str, Any] | None:
+    """Which rules decided, as plain data: `version` (the id), `label` and `valid_from` (None: from the beginning)."""
+    if version is None:
+        return None
+    return {"version": version.id, "label": version.label, "valid_from": version.valid_from.isoformat() if version.valid_from else None}
 
 
 def may_contact(
@@ -246,21 +419,25 @@ def may_contact(
     at: datetime,
     rules: Rules | None = None,
 ) -> Decision:
-    """Whether `company` may contact the customer on `channel` for `purpose` at `at` (time zone required), and why."""
+    """Whether `company` may contact the customer on `channel` for `purpose` at `at` (time zone required), and why,
+    under the version of `rules` in force at `at`.
+
+    `state` is the customer's state as it stood at `at` (`events.timeline.state_at`; today's state answers for now).
+    """
     if at.tzinfo is None:
         raise ValueError("`at` needs a time zone")
-    rules = rules or load_rules()
-    words = {"channel": channel.value, "purpose": purpose.value, "company": company, "nix_months": rules.nix_wash_valid_months}
+    version = (rules or load_rules()).in_force(at)
+    words = {"channel": channel.value, "purpose": purpose.value, "company": company, "nix_months": version.nix_wash_valid_months}
     if state is None or not state.registered:
-        return _decide([_reason("NOT_A_CUSTOMER", words)])
-    ask = _Ask(state, channel, purpose, company, at, at.astimezone(UTC).date(), rules.purposes[purpose], rules)
+        return _decide([_reason("NOT_A_CUSTOMER", words)], version)
+    ask = _Ask(state, channel, purpose, company, at, at.astimezone(UTC).date(), version.purposes[purpose], version)
     codes = [code for check in _CHECKS for code in check(ask)]
-    return _decide([_reason(code, words) for code in dict.fromkeys(codes)])
+    return _decide([_reason(code, words) for code in dict.fromkeys(codes)], version)
 
 
-def _decide(reasons: list[Reason]) -> Decision:
+def _decide(reasons: list[Reason], version: RuleVersion) -> Decision:
     ordered = tuple(sorted(reasons, key=lambda r: not r.denies))  # stable: deny reasons first, each group in check order
-    return Decision(allowed=not any(r.denies for r in ordered), reasons=ordered)
+    return Decision(allowed=not any(r.denies for r in ordered), reasons=ordered, rules=version.ref)
 
 
 def _reason(code: str, words: Mapping[str, Any]) -> Reason:

@@ -1,7 +1,13 @@
-"""The dead-letter topic: reading what was refused, and sending it back once corrected."""
+"""The dead-letter topic: reading what was refused, and sending it back once corrected.
+
+The topic keeps every dead letter; which of them are resolved (sent again, or
+marked resolved by an operator) is kept in the register database
+(`projections.deadletter_resolutions`), not here.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,8 +76,12 @@ async def read_dead_letters(settings: Settings) -> list[DeadLetter]:
     return letters
 
 
-async def resend(settings: Settings, letters: list[DeadLetter], keys: KeyStore) -> int:
-    """Send the original bytes of these dead letters to the intake topic again; return how many."""
+async def resend(settings: Settings, letters: list[DeadLetter], keys: KeyStore, *, on_sent: Callable[[DeadLetter], None] | None = None) -> int:
+    """Send the original bytes of these dead letters to the intake topic again; return how many.
+
+    `on_sent` is called with each letter once the broker has it, so that a caller
+    knows which were sent when a later one fails.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka, enable_idempotence=True, acks="all")
     await producer.start()
     try:
@@ -80,6 +90,8 @@ async def resend(settings: Settings, letters: list[DeadLetter], keys: KeyStore) 
             # Back to the intake as upstream sent it: personal data in clear for the intake's short retention.
             value = codec.encode(event) if event is not None and not is_sealed(event) else letter.original(keys)
             await producer.send_and_wait(settings.intake_topic, key=letter.key, value=value)
+            if on_sent is not None:
+                on_sent(letter)
     finally:
         await producer.stop()
     return len(letters)

@@ -39,6 +39,7 @@ from datetime import date
 from typing import Any, cast
 
 import faust
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.streams import _current_event
 from faust.types import FutureMessage
 
@@ -179,8 +180,7 @@ class TableStates(MutableMapping[str, CustomerState]):
             return self._pending[customer_id][1]
         if customer_id not in self._read:
             with self.tables.in_partition(self.partition):
-                # The store's own read: the table's get raises and catches a KeyError for every new customer.
-                data = self.tables.states.data._get(customer_id.encode("utf-8"))  # type: ignore[attr-defined]
+                data = _stored(self.tables.states, customer_id.encode("utf-8"))
             self._read[customer_id] = None if data is None else decode_state(data)
         state = self._read[customer_id]
         return default if state is None else state
@@ -233,6 +233,15 @@ class TableStates(MutableMapping[str, CustomerState]):
         self._read.clear()
         for partition, offset in positions.items():
             self.tables.set_position(partition, offset)
+
+
+def _stored(table: faust.Table, key: bytes) -> bytes | None:
+    """The table's stored value of `key` in the current partition, or None, read from its store: the table's own get
+    raises and catches a KeyError for every new customer, which cost more than the read."""
+    store = table.data
+    if isinstance(store, RocksDBStore):
+        return store._get(key)
+    return cast(bytes | None, store.get(key))  # "memory://": a dict underneath
 
 
 def position_key(partition: int) -> bytes:

@@ -27,6 +27,7 @@ from events.customer import CustomerState
 from events.deregistration import cause as find_cause
 from projections.access import DisclosureRow
 from projections.audit import AuditRow, canonical_time, iter_rows
+from projections.history_at import state_at_moment
 from projections.register import load_states
 from projections.tables import CustomerRow, OutboxRow
 
@@ -65,14 +66,32 @@ def _erased_if_sealed(value: Any) -> Any:
 
 
 def build_extract(
-    session: Session, customer_id: str, *, downstream_topic: str | None = None, now: datetime | None = None, keys: Any = None
+    session: Session,
+    customer_id: str,
+    *,
+    downstream_topic: str | None = None,
+    now: datetime | None = None,
+    keys: Any = None,
+    valid_at: datetime | None = None,
+    known_at: datetime | None = None,
 ) -> dict[str, Any] | None:
     """Everything held about `customer_id`, as plain JSON-able data; None if the register has never heard of them.
 
-    `keys` (an `events.sealing.KeyStore`) unseals the personal fields of the audit trail's payloads.
+    `keys` (an `events.sealing.KeyStore`) unseals the personal fields of the audit trail's payloads. With `valid_at`
+    and/or `known_at` (each else now), the extract is as it stood then: the data and consents as they were at
+    `valid_at` as the register knew them at `known_at` (folded from the audit trail, `projections.history_at`), and the
+    history, sources and recipients as recorded by `known_at`.
     """
-    state = load_states(session, [customer_id]).get(customer_id)
-    entries = list(iter_rows(session, query=select(AuditRow).where(AuditRow.customer_id == customer_id)))
+    at_a_moment = valid_at is not None or known_at is not None
+    if at_a_moment:
+        found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=keys, now=now)
+        state = found.state
+        known = found.known_at
+        query = select(AuditRow).where(AuditRow.customer_id == customer_id, AuditRow.recorded_at <= known)
+    else:
+        state = load_states(session, [customer_id]).get(customer_id)
+        query = select(AuditRow).where(AuditRow.customer_id == customer_id)
+    entries = list(iter_rows(session, query=query))
     if state is None and not entries:
         return None
     source_of: dict[str, str] = {}
@@ -102,9 +121,12 @@ def build_extract(
             consent_history.append(
                 {"event": row.event_type, "occurred_at": entry["occurred_at"], "source": row.source, **(facts if isinstance(facts, dict) else {})}
             )
+    disclosures = select(DisclosureRow).where(DisclosureRow.customer_id == customer_id)
+    if at_a_moment:
+        disclosures = disclosures.where(DisclosureRow.disclosed_at <= found.known_at)
     recipients = [
         {"recipient": d.recipient, "channel": d.channel, "purpose": d.purpose, "disclosed_at": _time(d.disclosed_at)}
-        for d in session.scalars(select(DisclosureRow).where(DisclosureRow.customer_id == customer_id).order_by(DisclosureRow.disclosed_at, DisclosureRow.id))
+        for d in session.scalars(disclosures.order_by(DisclosureRow.disclosed_at, DisclosureRow.id))
     ]
     downstream = None
     if downstream_topic and session.get(CustomerRow, customer_id) is not None:
@@ -114,9 +136,11 @@ def build_extract(
             "status": "queued for publishing" if pending else "published",
             "what": "the register record (name and address left out while the identity is protected); erasure sends a tombstone",
         }
+    moments = {"valid_at": _time(found.valid_at), "known_at": _time(found.known_at)} if at_a_moment else {}
     return {
         "customer_id": customer_id,
         "generated_at": _time(now or datetime.now(UTC)),
+        **moments,
         "data": _data(state, source_of) if state is not None else None,
         "consents": {"active": _active_consents(state, source_of), "history": consent_history},
         "nix": [to_plain(entry, for_json=True) for entry in state.nix] if state else [],

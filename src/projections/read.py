@@ -29,9 +29,9 @@ _STATE_OF = select(CustomerStateRow.state).where(CustomerStateRow.customer_id ==
 """Built once: a select built per call costs its construction and its cache key every time."""
 
 
-def customer_state(connection: Connection, customer_id: str) -> CustomerState | None:
+def customer_state(db: Connection | Session, customer_id: str) -> CustomerState | None:
     """The fold's stored state of one customer (internal: for decisions such as contactability, never served), or None."""
-    plain = connection.execute(_STATE_OF, {"customer_id": customer_id}).scalar()
+    plain = db.execute(_STATE_OF, {"customer_id": customer_id}).scalar()
     return from_stored(plain) if plain is not None else None
 
 

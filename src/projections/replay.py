@@ -1,26 +1,30 @@
-"""Replay "as of": the register as it was known at a moment, folded again from the log.
+"""Replay: the register as it stood at a moment, folded again from the log, on two time axes.
 
 Two times matter, and this module keeps them apart (bitemporal):
 
 * **known at** (`recorded_at`): an event counts only if it was recorded at or
-  before the moment asked about. `state_as_of(events, as_of)` folds exactly those
-  events, in log order, with the one fold `events.customer.evolve`; what was
-  reported later (even about earlier days) is left out, so the answer is what
-  the register could have said then.
-* **in force on** (effective dates): from that state, `view_as_of(state, as_of)`
-  picks what applied on the day `as_of.date()` (UTC): the name and the address
-  with the latest effective date on or before that day (a move effective later,
-  already announced, does not count yet), the status (death and emigration from
-  their dates), and the consents given by then that had not lapsed.
+  before `known_at`; what was reported later (even about earlier days) is left
+  out, so the answer is what the register could have said then.
+* **valid at** (effective dates): of those, only the facts that held in the
+  world by `valid_at` count (`events.timeline.valid_from`): a move effective
+  later, already announced, has not happened yet; a consent withdrawn or lapsed
+  later is still in force. `view_as_of` then picks what applied on `valid_at`'s
+  day (UTC): the name and address in force, the status, the consents in force.
 
-`as_of` is a timezone-aware datetime. A bare date means the **end** of that day
+The fold is the one fold (`events.customer.evolve`); `events.timeline.FoldAt`
+only chooses which events it sees. Each moment defaults to now. `--as-of T`
+(the option before there were two) means both: valid at T as known at T.
+`state_as_of(events, as_of)` is the knowledge axis alone, for callers that pick
+the day themselves with `view_as_of`.
+
+Moments are timezone-aware datetimes. A bare date means the **end** of that day
 in UTC (23:59:59.999999): an auditor asking "as of 2025-06-01" means everything
 known on that day (see `parse_as_of`).
 
 A protected identity's name and address are never part of a view (as in the
 register, which downstream reads); a customer whose log holds a protected
-identity at any time, even one set after `as_of`, is left without them too, so a
-replay cannot reveal where someone now protected used to live.
+identity at any time, even one set after the moments asked about, is left
+without them too, so a replay cannot reveal where someone now protected used to live.
 
 The log is read straight from Kafka (`read_log_records`): every partition from
 the beginning up to the end offsets taken when reading starts, with no consumer
@@ -43,6 +47,7 @@ from events.customer import CustomerState, Status, evolve
 from events.event_log import Progress, log_partitions, open_records, read_log_records
 from events.sealing import KeyStore
 from events.settings import Settings
+from events.timeline import FoldAt
 
 # --- The pure core ------------------------------------------------------------
 
@@ -80,9 +85,9 @@ class CustomerView:
 
     customer_id: str
     as_of: datetime
-    """The moment of knowledge (recorded_at cut-off)."""
+    """The moment of knowledge (recorded_at cut-off): `known_at`."""
     on: date
-    """The day for effective dates."""
+    """The day for effective dates: `valid_at`'s day (UTC)."""
     kind: str | None
     status: str
     protected: bool
@@ -108,6 +113,8 @@ class CustomerView:
     """Events recorded by `as_of` that made the state."""
     redacted: bool = False
     """Whether name and address were left out (protected identity)."""
+    valid_at: datetime | None = None
+    """The moment in the world asked about (its day is `on`)."""
 
     def to_plain(self) -> dict[str, Any]:
         """JSON-ready data."""
@@ -124,8 +131,9 @@ class CustomerView:
         return plain(self)
 
 
-def view_as_of(state: CustomerState, as_of: datetime, *, redact: bool | None = None) -> CustomerView:
-    """What applied to the customer on `as_of`'s day (UTC), from a state folded as known at `as_of`.
+def view_as_of(state: CustomerState, as_of: datetime, *, known_at: datetime | None = None, redact: bool | None = None) -> CustomerView:
+    """What applied to the customer at `as_of` (valid at; its day, UTC, for effective dates), from a state folded as
+    known at `known_at` (default: `as_of`).
 
     Name and address are those with the latest effective date on or before the
     day; the fold keeps both histories sorted by effective date. `redact`
@@ -150,7 +158,7 @@ def view_as_of(state: CustomerState, as_of: datetime, *, redact: bool | None = N
     )
     return CustomerView(
         customer_id=state.customer_id,
-        as_of=moment,
+        as_of=moment if known_at is None else _aware(known_at),
         on=day,
         kind=state.kind.value if state.kind else None,
         status=status_on(state, day).value,
@@ -170,6 +178,7 @@ def view_as_of(state: CustomerState, as_of: datetime, *, redact: bool | None = N
         nix_registered=any(n.registered and n.as_of <= day for n in state.nix),
         events_known=state.events_applied,
         redacted=hidden,
+        valid_at=moment,
     )
 
 
@@ -241,30 +250,42 @@ class Replay:
     """A replay's result: each customer's view, and what was read."""
 
     as_of: datetime
+    """The moment of knowledge (`known_at`), as before there were two axes."""
     views: dict[str, CustomerView] = field(default_factory=dict)
     events_read: int = 0
     quarantined: int = 0
     """Log records skipped because they cannot be opened."""
+    valid_at: datetime | None = None
+    """The moment in the world asked about."""
+
+    @property
+    def known_at(self) -> datetime:
+        return self.as_of
 
 
 async def replay_as_of(
     settings: Settings,
-    as_of: datetime,
+    as_of: datetime | None = None,
     *,
     keys: KeyStore,
+    valid_at: datetime | None = None,
+    known_at: datetime | None = None,
     customer_id: str | None = None,
     on_progress: Progress | None = None,
 ) -> Replay:
-    """The register (or one customer) as known at `as_of`, in force on its day, folded from the log with `evolve`."""
-    as_of = _aware(as_of)
+    """The register (or one customer) as it stood at `valid_at`, as known at `known_at`, folded from the log with
+    `evolve`. Each defaults to `as_of` (both at once, as before there were two axes), else to now."""
+    now = datetime.now(UTC)
+    valid = _aware(valid_at if valid_at is not None else as_of if as_of is not None else now)
+    known = _aware(known_at if known_at is not None else as_of if as_of is not None else now)
     partitions = None
     key = None
     if customer_id is not None:
         numbers = await log_partitions(settings)
         partitions = [numbers[partition_for(customer_id, len(numbers))]]
         key = customer_id.encode()
-    result = Replay(as_of=as_of)
-    states: dict[str, CustomerState] = {}
+    result = Replay(as_of=known, valid_at=valid)
+    folding = FoldAt(valid_at=valid, known_at=known)
     protected_ever: set[str] = set()
     async for batch in read_log_records(settings, partitions=partitions, key=key, on_progress=on_progress):
         opened, quarantined = open_records(batch, keys)  # a record no reader can open is skipped by every reader
@@ -272,10 +293,10 @@ async def replay_as_of(
         events = [logged.event for logged in opened]
         result.events_read += len(events)
         protected_ever.update(e.customer_id for e in events if isinstance(e, ProtectedIdentitySet))
-        state_as_of(events, as_of, states)
+        folding.add(events)
     result.views = {
-        cid: view_as_of(state, as_of, redact=cid in protected_ever)
-        for cid, state in sorted(states.items())
+        cid: view_as_of(state, valid, known_at=known, redact=cid in protected_ever)
+        for cid, state in sorted(folding.states.items())
         if state.registered or state.events_applied
     }
     return result

@@ -21,6 +21,7 @@ from registervard.commands import (
     erase,
     export_command,
     extract_command,
+    find_command,
     importer,
     nix,
     projection_commands,
@@ -58,6 +59,7 @@ app.command()(register_commands.status)
 app.command("quarantine")(register_commands.quarantine)
 customer_app.command("show")(register_commands.customer_show)
 customer_app.command("contacts")(register_commands.customer_contacts)
+customer_app.command("find")(find_command.customer_find)
 demo_app.command("generate")(demo_command.demo_generate)
 app.command("import")(importer.import_command)
 app.command("wash")(wash_command.wash_command)

@@ -33,6 +33,8 @@ from events.catalog import CustomerErased, Envelope, ErasureReason
 from events.customer import add_months
 from events.publish import Publisher
 from events.settings import Settings
+from events.validation import is_identity_number
+from projections.search import Found, customer_summary
 from projections.tables import CustomerRow
 from registervard.bootstrap import bootstrap
 
@@ -53,6 +55,45 @@ def erasure_event(customer_id: str, reason: ErasureReason, *, source: str = SOUR
         source=source,
     )
     return CustomerErased(envelope=envelope, reason=reason)
+
+
+@dataclass(frozen=True)
+class NotErasable:
+    """Why a customer id cannot be erased, as advice to show."""
+
+    advice: str
+
+
+def erasure_target(engine: Engine, customer_id: str) -> Found | NotErasable:
+    """The customer `customer_id` as the register has them (kind, status, name and city unless protected), or why they
+    cannot be erased: the id is an identity number, or the register has no such customer.
+
+    Checked before anything is published: an erasure of an unknown customer would
+    only become a dead letter (one naming an identity number, kept forever).
+    """
+    if is_identity_number(customer_id):
+        return NotErasable(
+            "That is an identity number, not a customer id; nothing was erased. Erase by the customer's id: "
+            "`registervard customer find NUMBER` finds it."
+        )
+    found = customer_summary(engine, customer_id)
+    if found is None:
+        return NotErasable(
+            f"No customer {customer_id} in the register, so nothing was erased. Check the id (`registervard customer find` finds "
+            "customers by identity number, name, phone or e-mail); a customer registered moments ago can be erased once the "
+            "projection has applied the registration (registervard project)."
+        )
+    return found
+
+
+def describe(found: Found) -> str:
+    """A customer in a few words for a question about them: "person, active, Anna Svensson, Stockholm"."""
+    parts = [(found.kind or "customer").lower(), found.badge]
+    if found.protected:
+        parts.append("name and address not shown")
+    else:
+        parts += [part for part in (found.name, found.city) if part]
+    return ", ".join(parts)
 
 
 async def erase(settings: Settings, customer_id: str, reason: ErasureReason, *, source: str = SOURCE) -> CustomerErased:

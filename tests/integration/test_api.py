@@ -194,6 +194,7 @@ def requests_for(served: Served) -> dict[str, tuple[str, str, dict]]:
     return {
         "customer": ("GET", f"/customers/{a}", {}),
         "lookup": ("POST", "/customers/lookup", {"json": {"identity_number": served.number}}),
+        "find": ("POST", "/customers/find", {"json": {"query": served.number}}),
         "history": ("GET", f"/customers/{a}/history", {}),
         "contactability": ("GET", f"/customers/{a}/contactability", {"params": {"channel": "EMAIL", "purpose": "MARKETING", "company": ACME}}),
         "contact_persons": ("GET", f"/customers/{a}/contact-persons", {}),

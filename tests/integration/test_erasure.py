@@ -185,11 +185,22 @@ async def test_an_erasure_asked_twice_records_one_and_the_worker_refuses_new_fac
 async def test_registervard_erase_publishes_the_erasure_to_the_intake(shredding):
     settings, _ = shredding
     cid = f"C-{uuid.uuid4().hex[:10]}"
+    engine = connect(settings.database_url)
+    async with Publisher(settings) as publisher:
+        await publisher.publish(life(cid)[:1])
+
+    async def registered() -> bool:  # `erase` erases only a customer the register has
+        await project(settings, engine)
+        with Session(engine) as session:
+            return session.get(CustomerRow, cid) is not None
+
+    await eventually(registered, what="the customer in the register")
+    engine.dispose()
     done = subprocess.run(
-        [sys.executable, "-m", "registervard", "erase", cid, "--reason", "RETENTION_EXPIRED"],
-        env=service_env(settings), capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "registervard", "erase", cid, "--reason", "RETENTION_EXPIRED", "--yes"],
+        env=service_env(settings), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr
-    intake = await read_topic(settings.kafka, settings.intake_topic, until=lambda ms: any(m.key == cid.encode() for m in ms))
-    event = codec.decode(next(m for m in intake if m.key == cid.encode()).value)
+    intake = await read_topic(settings.kafka, settings.intake_topic, until=lambda ms: sum(m.key == cid.encode() for m in ms) >= 2)
+    event = codec.decode([m for m in intake if m.key == cid.encode()][-1].value)  # after the registration
     assert type(event).__name__ == "CustomerErased" and event.reason is ErasureReason.RETENTION_EXPIRED

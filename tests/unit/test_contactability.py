@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from events.catalog import (
@@ -46,10 +45,10 @@ from events.contactability import (
     may_contact,
     parse_rules,
 )
-from events.convert import to_plain
 from events.customer import NIX_OVERRIDE_VALIDITY_MONTHS, CustomerState, fold
 from events.jsonlines import parse_event
 from events.settings import Settings
+from registervard.commands.contact import DENIED_EXIT_CODE
 from tests.builders import envelope, person
 
 ANNA = "C-1"
@@ -384,15 +383,15 @@ def test_a_rules_file_named_by_the_settings_replaces_the_packaged_one(tmp_path, 
     path.write_text(banned, encoding="utf-8")
     monkeypatch.setenv("REGISTERVARD_CONTACT_RULES", str(path))
     rules = load_rules(Settings.from_env().contact_rules)
-    assert not rules.purposes[TELEMARKETING].allowed
+    assert not rules.versions[0].purposes[TELEMARKETING].allowed
     decision = ask(life(nix_wash(date(2025, 2, 15), in_nix=False)), Channel.PHONE, TELEMARKETING, rules=rules)
     assert decision.denials[0].code == "FORBIDDEN_BY_RULES"
     monkeypatch.delenv("REGISTERVARD_CONTACT_RULES")
-    assert load_rules(Settings.from_env().contact_rules).purposes[TELEMARKETING].allowed
+    assert load_rules(Settings.from_env().contact_rules).versions[0].purposes[TELEMARKETING].allowed
 
 
 def test_the_packaged_rules_state_the_nix_periods_and_agree_with_the_fold():
-    rules = load_rules(DEFAULT_RULES_PATH)
+    [rules] = load_rules(DEFAULT_RULES_PATH).versions
     assert (rules.nix_wash_valid_months, rules.nix_override_consent_months) == (2, NIX_OVERRIDE_VALIDITY_MONTHS)
     assert load_rules() is load_rules()  # read once
 
@@ -575,20 +574,22 @@ def test_the_decision_is_deterministic_and_allowed_exactly_when_no_reason_denies
 
 @pytest.fixture
 def register(tmp_path, monkeypatch):
-    """A SQLite register holding the states given, for `registervard contact check`."""
+    """A SQLite register (and audit trail) holding the events given, for `registervard contact check`."""
+    from events import codec
+    from events.event_log import LogRecord
+    from projections.audit import AuditProjection
     from projections.database import connect
-    from projections.register import register_row
-    from projections.sql import upsert
-    from projections.tables import CustomerRow, CustomerStateRow
+    from projections.register import RegisterProjection
+    from projections.runner import apply_batch
 
     url = f"sqlite:///{tmp_path / 'register.db'}"
     monkeypatch.setenv("REGISTERVARD_DATABASE_URL", url)
 
-    def store(*states: CustomerState) -> None:
+    def store(*events) -> None:
+        records = [LogRecord(topic="events", partition=0, offset=n, value=codec.encode(e)) for n, e in enumerate(events)]
         engine = connect(url)
-        with Session(engine) as session, session.begin():
-            upsert(session, CustomerStateRow, [{"customer_id": s.customer_id, "state": to_plain(s, for_json=True)} for s in states])
-            upsert(session, CustomerRow, [register_row(s) for s in states])
+        apply_batch(engine, RegisterProjection(), records)
+        apply_batch(engine, AuditProjection(), records)
         engine.dispose()
 
     return store
@@ -601,9 +602,9 @@ def _contact_check(*args: str):
 
 
 def test_contact_check_answers_from_the_register_with_every_reason(register):
-    register(life(nix_wash(date(2025, 5, 20), in_nix=True), opted_out(Channel.EMAIL)))
+    register(registered(), nix_wash(date(2025, 5, 20), in_nix=True), opted_out(Channel.EMAIL))
     denied = _contact_check(ANNA, "--channel", "PHONE", "--purpose", "TELEMARKETING", "--company", ACME, "--at", "2025-06-01T10:00:00Z")
-    assert denied.exit_code == 2, denied.output
+    assert denied.exit_code == DENIED_EXIT_CODE == 3, denied.output
     assert "NOT ALLOWED" in denied.output and "NIX_REGISTERED" in denied.output and PHONE not in denied.output
     allowed = _contact_check(ANNA, "--channel", "post", "--purpose", "marketing", "--company", ACME, "--at", "2025-06-01T10:00:00Z", "--json")
     assert allowed.exit_code == 0, allowed.output
@@ -612,9 +613,9 @@ def test_contact_check_answers_from_the_register_with_every_reason(register):
 
 
 def test_contact_check_of_an_unknown_customer_says_so(register):
-    register(life())
+    register(registered())
     result = _contact_check("C-404", "--channel", "POST", "--purpose", "OTHER", "--company", ACME, "--json")
-    assert result.exit_code == 2
+    assert result.exit_code == DENIED_EXIT_CODE
     assert json.loads(result.output)["reasons"][0]["code"] == "NOT_A_CUSTOMER"
 
 

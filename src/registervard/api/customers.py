@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from events.catalog import Channel, ConsentPurpose
 from events.contactability import decision_document, load_rules, may_contact
 from events.identity import IdentityNumberError
+from projections.data_keys import key_store
+from projections.history_at import record_at, state_at_moment
 from projections.lookup import lookup_hash
-from projections.read import company_contacts, customer_history, customer_state
+from projections.read import company_contacts, customer_history
 from projections.tables import CustomerRow, IdentityLookupRow
 from registervard.api.auth import Principal, authorize
 from registervard.api.disclosure_writer import DisclosureWriter, disclosure_rows
 from registervard.api.errors import BODY_RESPONSES, ERROR_RESPONSES, ApiError, ErrorBody
-from registervard.api.params import Moment, customer_id_path
+from registervard.api.params import ChannelParam, Moment, PurposeParam, customer_id_path
 from registervard.api.records import for_role, record_dict, records
+from registervard.api.roles import may_call, roles_for
 
 router = APIRouter(tags=["customers"], responses=ERROR_RESPONSES)
 
@@ -75,17 +76,56 @@ def lookup(body: LookupRequest, request: Request, principal: Principal = authori
     return {"customers": [for_role(found[c], principal.role) for c in matches]}
 
 
+VALID_AT = "The moment in the world asked about (effective dates), ISO 8601 with seconds and a time zone (write + as %2B), in 1900-2099; default now."
+KNOWN_AT = "The moment of the register's knowledge: only events recorded by then count (recorded_at). Written as valid_at; default now."
+
+
 @router.get("/customers/{customer_id}", summary="A customer's register row", responses=NOT_FOUND)
-def get_customer(request: Request, customer_id: str = customer_id_path(), principal: Principal = authorize("customer")) -> dict[str, Any]:
-    """The customer's current row in the register. A protected identity comes back without name and address
-    (those fields are null). The `reader` role does not see `active_consents` and `nix_registered`."""
-    with Session(request.app.state.database.engine()) as session:
-        row = session.get(CustomerRow, customer_id)
-        if row is None:
-            raise not_found()
-        record = record_dict(row)
+def get_customer(
+    request: Request,
+    customer_id: str = customer_id_path(),
+    valid_at: Moment | None = Query(None, description=VALID_AT),
+    known_at: Moment | None = Query(None, description=KNOWN_AT),
+    principal: Principal = authorize("customer"),
+) -> dict[str, Any]:
+    """The customer's current row in the register; with `valid_at` and/or `known_at`, the row as it stood at `valid_at`
+    as the register knew it at `known_at`, folded from the audit trail (with both moments in the answer; 404 if the
+    customer was not registered then). A past row is the customer's history, so it needs a role that may read the
+    history too (`customer_service`, `admin`). A protected identity comes back without name and address (those fields
+    are null; in a past row also when the identity was protected at any time). The `reader` role does not see
+    `active_consents` and `nix_registered`."""
+    if valid_at is None and known_at is None:
+        with Session(request.app.state.database.engine()) as session:
+            row = session.get(CustomerRow, customer_id)
+            if row is None:
+                raise not_found()
+            record = record_dict(row)
+    else:
+        if not may_call(principal.role, "history"):
+            raise ApiError(
+                403,
+                "FORBIDDEN_FOR_ROLE",
+                f"Your key's role '{principal.role}' may read a customer's row as it is now; a past one (valid_at, known_at) is their history, "
+                f"which roles {', '.join(roles_for('history'))} may read.",
+            )
+        with Session(request.app.state.database.engine()) as session:
+            found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=key_store(request.app.state.settings))
+        past = record_at(found)
+        if past is None:
+            raise not_found() if not found.known else not_registered_then()
+        record = past
     disclosed(request, principal, [customer_id], "customer")
     return for_role(record, principal.role)
+
+
+def not_registered_then() -> ApiError:
+    """404 CUSTOMER_NOT_FOUND for a customer the register has, but had not registered at the moments asked about."""
+    return ApiError(
+        404,
+        "CUSTOMER_NOT_FOUND",
+        "The customer was not registered at valid_at as the register knew it at known_at. "
+        "Ask about a later moment, or leave both out for the row as it is now.",
+    )
 
 
 @router.get("/customers/{customer_id}/history", summary="A customer's history", responses=NOT_FOUND)
@@ -101,25 +141,30 @@ def history(request: Request, customer_id: str = customer_id_path(), principal: 
 @router.get("/customers/{customer_id}/contactability", summary="May we contact this customer?", responses=NOT_FOUND)
 def contactability(
     request: Request,
+    # Annotated with the Query inside: a Query as default would drop the type's own validator (the one that upper-cases).
+    channel: Annotated[ChannelParam, Query(description="The channel of the contact: PHONE, EMAIL, POST, SMS, ANY or OTHER, in any case.")],
+    purpose: Annotated[PurposeParam, Query(description="Why to contact: MARKETING, PROFILING, TELEMARKETING, NEWSLETTER or OTHER, in any case.")],
     customer_id: str = customer_id_path(),
-    channel: Channel = Query(description="The channel of the contact."),
-    purpose: ConsentPurpose = Query(description="Why the company would contact the customer."),
     company: str = Query(min_length=1, max_length=300, description="The company that would contact, as customers name it in consents."),
-    at: Moment | None = Query(
-        None, description="When, ISO 8601 with seconds and a time zone (2025-06-01T10:00:00Z; write + as %2B), in 1900-2099; default now."
-    ),
+    valid_at: Moment | None = Query(None, description=f"When the contact is (or was) made. {VALID_AT}"),
+    at: Moment | None = Query(None, deprecated=True, description="Another name for valid_at, from before there were two moments; valid_at wins."),
+    known_at: Moment | None = Query(None, description=KNOWN_AT),
     principal: Principal = authorize("contactability"),
 ) -> dict[str, Any]:
-    """Whether `company` may contact the customer on `channel` for `purpose` at `at`, with every reason
-    that applies (those that deny first). The rules are `contactability_rules.toml`."""
-    moment = at or datetime.now(UTC).replace(microsecond=0)
+    """Whether `company` may contact the customer on `channel` for `purpose` at `valid_at`, with every reason that
+    applies (those that deny first), decided from the customer as they stood then (a consent that has lapsed since
+    still counts), as the register knew them at `known_at`, under the version of the rules (`contactability_rules.toml`)
+    in force at `valid_at`; `rules` names that version. 404 if the register has never heard of the customer."""
+    asked = valid_at or at  # not refused when both are given: the schema cannot say "one of them" of query parameters
+    keys = key_store(request.app.state.settings) if asked is not None or known_at is not None else None
     with request.app.state.database.engine().connect() as connection:
-        state = customer_state(connection, customer_id)
-    if state is None:
+        found = state_at_moment(connection, customer_id, valid_at=asked, known_at=known_at, keys=keys)
+    if not found.known:
         raise not_found()
-    decision = may_contact(state, channel=channel, purpose=purpose, company=company, at=moment, rules=load_rules(request.app.state.settings.contact_rules))
+    rules = load_rules(request.app.state.settings.contact_rules)
+    decision = may_contact(found.state, channel=channel, purpose=purpose, company=company, at=found.valid_at, rules=rules)
     disclosed(request, principal, [customer_id], "contactability")
-    return decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=moment)
+    return decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=found.valid_at, known_at=found.known_at)
 
 
 @router.get("/customers/{customer_id}/contact-persons", summary="A company's contact persons", responses=NOT_FOUND)

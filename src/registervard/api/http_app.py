@@ -27,7 +27,7 @@ from events.settings import Settings
 from projections.database import connect
 from projections.migrations import HEAD, at_head
 from projections.status import projection_health
-from registervard.api import customers, feed
+from registervard.api import customers, feed, search_routes
 from registervard.api import erasure_routes as erasure
 from registervard.api import wash_routes as wash
 from registervard.api.body_limit import BodyLimit
@@ -152,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.disclosures = disclosures
     app.state.rate_limits = RateLimits(settings.api_rate_limit, settings.api_auth_failure_rate_limit)
     install_error_handlers(app)
+    app.include_router(search_routes.router)  # first: else /customers/{customer_id} takes /customers/find's path (a 405 naming GET)
     app.include_router(customers.router)
     app.include_router(feed.router)
     app.include_router(wash.router)

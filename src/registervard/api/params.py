@@ -5,6 +5,9 @@ dates and converted to UTC, which overflows near year 1 and year 9999. Both are
 bounded where they are parsed, and a value outside the bounds is a 422 naming
 the parameter (`errors.validation_message`), never an OverflowError (a 500).
 
+Channels and purposes are taken in any case (`phone` is PHONE), as the
+command line takes them; the schema says so with a pattern.
+
 A moment is the RFC 3339 date-time the schema promises, in the years 1900 to
 2099, and nothing else pydantic would also take (a number of seconds, a date
 alone, no time zone): the OpenAPI `pattern` and the check are one regex.
@@ -14,11 +17,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import BeforeValidator, WithJsonSchema
 
+from events.catalog import Channel, ConsentPurpose
 from events.validation import is_identity_number
 
 MAX_CURSOR = 2**63 - 1
@@ -50,6 +55,22 @@ Moment = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": MOMENT_PATTERN}),
 ]
 """A date and time with its time zone, in the years 1900 to 2099, for query parameters and body fields."""
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+def _any_case(symbols: type[StrEnum]) -> dict[str, Any]:
+    """The JSON schema of a symbol written in any case: a pattern (JSON Schema has no case-insensitive enum)."""
+    spelled = ["".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in symbol.value) for symbol in symbols]
+    return {"type": "string", "pattern": f"^({'|'.join(spelled)})$", "examples": [next(iter(symbols)).value]}
+
+
+ChannelParam = Annotated[Channel, BeforeValidator(_upper), WithJsonSchema(_any_case(Channel))]
+"""A channel (PHONE, EMAIL, POST, SMS, ANY, OTHER) in any case, as the command line takes it."""
+PurposeParam = Annotated[ConsentPurpose, BeforeValidator(_upper), WithJsonSchema(_any_case(ConsentPurpose))]
+"""A purpose (MARKETING, PROFILING, TELEMARKETING, NEWSLETTER, OTHER) in any case, as the command line takes it."""
 
 
 def customer_id_path() -> Any:

@@ -15,6 +15,7 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
     {
         "customer": "GET /customers/{customer_id}",
         "lookup": "POST /customers/lookup",
+        "find": "POST /customers/find",
         "history": "GET /customers/{customer_id}/history",
         "contactability": "GET /customers/{customer_id}/contactability",
         "contact_persons": "GET /customers/{customer_id}/contact-persons",
@@ -30,7 +31,7 @@ ROLE_ENDPOINTS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "reader": frozenset({"customer", "contact_persons"}),
         "marketing": frozenset({"contactability", "wash"}),
-        "customer_service": frozenset({"customer", "lookup", "history", "contactability", "contact_persons"}),
+        "customer_service": frozenset({"customer", "lookup", "find", "history", "contactability", "contact_persons"}),
         "auditor": frozenset({"history", "changes", "audit_verify"}),
         "admin": frozenset(ENDPOINTS),  # everything, also what is added to ENDPOINTS later ("erase")
     }

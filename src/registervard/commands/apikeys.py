@@ -6,12 +6,15 @@ import json
 from typing import Annotated
 
 import typer
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from registervard.api.api_keys import create_key, list_keys, revoke_key
 from registervard.api.roles import ROLE_ENDPOINTS, ROLES
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, fail
+from registervard.listings import folded, whole
 
 app = typer.Typer(help="API keys for the HTTP API: create (shown once), list, revoke.", no_args_is_help=True)
 
@@ -64,9 +67,17 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     if not keys:
         console.print("No API keys. Create one with `registervard apikeys create NAME --role ROLE`.")
         return
-    table = Table("key id", "name", "role", "created", "revoked")
+    # The key id whole: `apikeys revoke` takes it as shown. The name and the times wrap instead.
+    table = Table(
+        whole("key id", [k.key_id for k in keys]),
+        folded("name", ratio=1),
+        whole("role", [k.role for k in keys]),
+        folded("created"),
+        folded("revoked"),
+        box=box.SIMPLE_HEAD,
+    )
     for k in keys:
-        table.add_row(k.key_id, k.name, k.role, f"{k.created_at:%Y-%m-%d %H:%M}", f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
+        table.add_row(k.key_id, escape(k.name), k.role, f"{k.created_at:%Y-%m-%d %H:%M}", f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "")
     console.print(table)
 
 

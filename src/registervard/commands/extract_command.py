@@ -18,6 +18,7 @@ from events.sealing import KeyStore
 from projections.export import record_disclosures
 from projections.extract import build_extract, render_html, to_json
 from registervard.bootstrap import Services, bootstrap
+from registervard.commands.time_axes import KnownAt, ValidAt, moment_option
 from registervard.console import advise_on_failure, errors
 
 
@@ -32,13 +33,25 @@ def extract_command(
     format_: Annotated[Format, typer.Option("--format", case_sensitive=False, help="json or html.")] = Format.json,
     output: Annotated[Path | None, typer.Option(help="The file to write; default standard output.")] = None,
     record: Annotated[bool, typer.Option(help="Record the extract as a disclosure to the data subject (channel 'extract').")] = True,
+    valid_at: ValidAt = None,
+    known_at: KnownAt = None,
 ) -> None:
-    """Everything the register holds about CUSTOMER_ID: data, sources and history, consents, NIX status, recipients."""
+    """Everything the register holds about CUSTOMER_ID: data, sources and history, consents, NIX status, recipients;
+    now, or as it stood at --valid-at as the register knew it at --known-at."""
+    asked_valid, asked_known = moment_option("--valid-at", valid_at), moment_option("--known-at", known_at)
     services = bootstrap()
     moment = datetime.now(UTC)
     engine = services.engine
     with Session(engine) as session:
-        extract = build_extract(session, customer_id, downstream_topic=services.settings.customers_topic, now=moment, keys=_keys(services))
+        extract = build_extract(
+            session,
+            customer_id,
+            downstream_topic=services.settings.customers_topic,
+            now=moment,
+            keys=_keys(services),
+            valid_at=asked_valid,
+            known_at=asked_known,
+        )
     if extract is None:
         errors.print(
             f"[red]Error:[/red] The register holds nothing about {customer_id}. "

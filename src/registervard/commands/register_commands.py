@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
+from events.validation import is_identity_number
+from projections.history_at import record_at, state_at_moment
 from projections.read import company_contacts, customer_record
 from registervard.bootstrap import bootstrap
+from registervard.commands.time_axes import KnownAt, ValidAt, moment_option
 from registervard.console import advise_on_failure, console, fail, run
 from registervard.worker_report import WorkersReport, worker_report
 
@@ -100,12 +105,20 @@ def quarantine(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
 @advise_on_failure
 def customer_show(
     customer_id: str,
+    valid_at: ValidAt = None,
+    known_at: KnownAt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Print a customer's current record in the register."""
-    record = customer_record(bootstrap().settings, customer_id)
+    """Print a customer's record in the register: as it is now, or as it stood at --valid-at as known at --known-at
+    (folded from the audit trail; name and address left out if the identity has been protected at any time)."""
+    record = _record(customer_id, moment_option("--valid-at", valid_at), moment_option("--known-at", known_at))
+    if record is None and is_identity_number(customer_id):  # not repeated: an identity number is personal data
+        fail("That is an identity number, not a customer id. `registervard customer find NUMBER` finds the customer by it (any written form).")
     if record is None:
-        fail(f"No customer {customer_id} in the register. Check the id, or whether the projection is running (registervard project).")
+        fail(
+            f"No customer {customer_id} in the register. Check the id (`registervard customer find` finds customers by identity number, "
+            "name, phone or e-mail), or whether the projection is running (registervard project)."
+        )
     if as_json:
         console.print_json(json.dumps(record, default=str))
         return
@@ -113,6 +126,20 @@ def customer_show(
     for key, value in record.items():
         table.add_row(f"[bold]{key}[/bold]", "" if value is None else str(value))
     console.print(table)
+
+
+def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | None) -> dict[str, Any] | None:
+    """The customer's register row now, or as it stood at the moments asked about; fails if they were not registered then."""
+    if valid_at is None and known_at is None:
+        return customer_record(bootstrap().settings, customer_id)
+    services = bootstrap()
+    with Session(services.engine) as session:
+        found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=services.keys)
+    record = record_at(found)
+    if record is None and found.known:
+        behind = " (the audit trail holds none of their events: is the audit projection running?)" if found.trail_events == 0 else ""
+        fail(f"{customer_id} was not a registered customer at {found.valid_at.isoformat()} as known at {found.known_at.isoformat()}{behind}.")
+    return record
 
 
 @advise_on_failure
