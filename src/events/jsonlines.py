@@ -7,6 +7,9 @@ own, and `type` naming the event:
      "source": "SPAR", "effective_date": "2025-03-01",
      "address": {"street": "Storgatan 1", "postal_code": "11122", "city": "Stockholm"}}
 
+A Swedish address's postal code may be written as people write it ("221 00",
+"S-221 00", "SE-221 00": `events.postal_codes`); it is read as its five digits.
+
 `event_id` may be left out: it is then derived from the line's content, so that
 publishing the same file twice publishes the same events. `recorded_at` may be
 left out: it is then the moment of publishing (or `occurred_at`, if the sender's
@@ -33,6 +36,7 @@ from events.catalog import EVENT_TYPES, Envelope, Event
 from events.convert import from_plain, to_plain
 from events.json_prefix import scan
 from events.limits import LIMITS
+from events.postal_codes import normalise_swedish_addresses
 from events.refusal import Refusal
 from events.validation import validate
 
@@ -61,6 +65,8 @@ def parse_event(document: dict[str, Any], *, now: datetime | None = None, today:
     if event_type is None:
         raise Refusal("type", f"must name an event type: {', '.join(EVENT_TYPES)}", code="UNKNOWN_EVENT_TYPE")
     moment = now or datetime.now(UTC)
+    # "221 00" and "SE-221 00" are 22100, as the import reads them; before the id is derived, so one fact is one id.
+    document = normalise_swedish_addresses(document)
     envelope = {name: document[name] for name in _ENVELOPE_FIELDS if name in document}
     envelope.setdefault("event_id", str(_content_id(document)))
     defaulted = "recorded_at" not in envelope  # only when absent: a null or a bad value sent is refused as sent

@@ -70,6 +70,14 @@ class Settings:
     state already and recovers only the last moments, so takeover does not grow with the register; it costs every
     worker disk for the partitions it stands by for and a second read of each changelog. 0: takeover reads the
     partition's whole changelog first, which grows with the register. The same value as faust's own default."""
+    controller_name: str | None = None
+    """The controller's name, as the register extract (GDPR Art. 15) gives it (REGISTERVARD_CONTROLLER_NAME)."""
+    controller_address: str | None = None
+    """The controller's postal address, on one line (REGISTERVARD_CONTROLLER_ADDRESS)."""
+    controller_email: str | None = None
+    """Where people write to use their rights (REGISTERVARD_CONTROLLER_EMAIL)."""
+    dpo_email: str | None = None
+    """The data protection officer's e-mail address (REGISTERVARD_DPO_EMAIL)."""
 
     @property
     def key_store_url(self) -> str:
@@ -125,6 +133,10 @@ class Settings:
             worker_state=_choice("REGISTERVARD_WORKER_STATE", env.get("REGISTERVARD_WORKER_STATE") or defaults.worker_state, WORKER_STATES),
             worker_standby_replicas=int(env.get("REGISTERVARD_WORKER_STANDBY_REPLICAS", defaults.worker_standby_replicas)),
             worker_store=_choice("REGISTERVARD_WORKER_STORE", env.get("REGISTERVARD_WORKER_STORE") or defaults.worker_store, WORKER_STORES),
+            controller_name=_text(env.get("REGISTERVARD_CONTROLLER_NAME")),
+            controller_address=_text(env.get("REGISTERVARD_CONTROLLER_ADDRESS")),
+            controller_email=_text(env.get("REGISTERVARD_CONTROLLER_EMAIL")),
+            dpo_email=_text(env.get("REGISTERVARD_DPO_EMAIL")),
         )
 
 
@@ -138,3 +150,8 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+def _text(value: str | None) -> str | None:
+    """A free-text setting: surrounding blanks removed; unset or blank is None."""
+    return (value or "").strip() or None

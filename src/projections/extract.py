@@ -5,10 +5,16 @@ data, so a protected identity's name and address are included (they are theirs;
 the protection is about disclosing them to others). Where it came from and how
 it changed is the audit trail: every event with its source, when it happened and
 when it was recorded. Who received it is the `disclosures` table, and the
-downstream topic when the customer's record has been published there.
+downstream topic when the customer's record has been published there. Besides
+the data, the extract carries what Art. 15 requires a person be told (the
+controller, purposes, categories, recipients, storage, rights, IMY, automated
+decisions, transfers: `projections.extract_art15`).
 
 `build_extract` reads; `render_html` makes a page a person can read (jinja2,
-every value escaped). Nothing here writes, and nothing goes to the logs.
+every value escaped), in Swedish or English: its words are data
+(`extract_sv.toml`, `extract_en.toml`, read by `projections.extract_texts`).
+The JSON's keys and codes stay English and stable; its texts are in the
+extract's language. Nothing here writes, and nothing goes to the logs.
 """
 
 from __future__ import annotations
@@ -25,8 +31,11 @@ from events.catalog import ConsentExpired, ConsentGiven, ConsentWithdrawn
 from events.convert import to_plain
 from events.customer import CustomerState
 from events.deregistration import cause as find_cause
+from events.settings import Settings
+from projections import extract_texts
 from projections.access import DisclosureRow
 from projections.audit import AuditRow, canonical_time, iter_rows
+from projections.extract_art15 import CONTROLLER_SETTINGS, Controller, art15_sections
 from projections.history_at import state_at_moment
 from projections.register import load_states
 from projections.tables import CustomerRow, OutboxRow
@@ -61,7 +70,7 @@ def _decoded(payload: bytes, keys: Any = None) -> tuple[Any, dict[str, Any] | st
 def _erased_if_sealed(value: Any) -> Any:
     """A field still sealed after unsealing (its key destroyed: erased) is shown as such, not as ciphertext."""
     if isinstance(value, dict) and {"key_id", "ciphertext"} <= value.keys():
-        return "(erased: the data key was destroyed)"
+        return extract_texts.ERASED_FACT
     return value
 
 
@@ -74,14 +83,20 @@ def build_extract(
     keys: Any = None,
     valid_at: datetime | None = None,
     known_at: datetime | None = None,
+    language: str = "sv",
+    controller: Controller | None = None,
+    retention_years: int = Settings.retention_years,
 ) -> dict[str, Any] | None:
     """Everything held about `customer_id`, as plain JSON-able data; None if the register has never heard of them.
 
     `keys` (an `events.sealing.KeyStore`) unseals the personal fields of the audit trail's payloads. With `valid_at`
     and/or `known_at` (each else now), the extract is as it stood then: the data and consents as they were at
     `valid_at` as the register knew them at `known_at` (folded from the audit trail, `projections.history_at`), and the
-    history, sources and recipients as recorded by `known_at`.
+    history, sources and recipients as recorded by `known_at`. `language` (sv or en) is that of the texts of the Art. 15
+    sections; `controller` (from settings; None: none given, and the extract says so) and `retention_years`
+    (REGISTERVARD_RETENTION_YEARS) fill them in.
     """
+    words = extract_texts.texts(language)  # first: an unknown language is refused before anything is read
     at_a_moment = valid_at is not None or known_at is not None
     if at_a_moment:
         found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=keys, now=now)
@@ -114,7 +129,10 @@ def build_extract(
         history.append(entry)
         source_of.setdefault(row.event_id, row.source)
         if row.duplicate_of_seq is None:
-            seen = sources.setdefault(row.source, {"source": row.source, "events": 0, "first": entry["recorded_at"], "last": entry["recorded_at"]})
+            seen = sources.setdefault(
+                row.source,
+                {"source": row.source, "label": words.code("source", row.source), "events": 0, "first": entry["recorded_at"], "last": entry["recorded_at"]},
+            )
             seen["events"] += 1
             seen["last"] = entry["recorded_at"]
         if row.event_type in CONSENT_EVENTS and row.duplicate_of_seq is None:
@@ -137,8 +155,9 @@ def build_extract(
             "what": "the register record (name and address left out while the identity is protected); erasure sends a tombstone",
         }
     moments = {"valid_at": _time(found.valid_at), "known_at": _time(found.known_at)} if at_a_moment else {}
-    return {
+    extract = {
         "customer_id": customer_id,
+        "language": words.language,
         "generated_at": _time(now or datetime.now(UTC)),
         **moments,
         "data": _data(state, source_of) if state is not None else None,
@@ -149,6 +168,7 @@ def build_extract(
         "recipients": recipients,
         "downstream": downstream,
     }
+    return extract | art15_sections(extract, words, controller=controller or Controller(), retention_years=retention_years)
 
 
 def _data(state: CustomerState, source_of: dict[str, str]) -> dict[str, Any]:
@@ -208,30 +228,23 @@ def _active_consents(state: CustomerState | None, source_of: dict[str, str]) -> 
 
 
 def to_json(extract: dict[str, Any]) -> str:
+    """The extract as indented JSON, non-ASCII letters as they are."""
     return json.dumps(extract, ensure_ascii=False, indent=2, default=lambda v: v.isoformat() if isinstance(v, (date, datetime)) else str(v))
 
 
 def render_html(extract: dict[str, Any]) -> str:
-    """The extract as an HTML page for the person it is about; every value is escaped."""
+    """The extract as an HTML page for the person it is about, in the extract's language; every value is escaped."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+    words = extract_texts.texts(extract.get("language") or "sv")
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True, default_for_string=True))
-    environment.filters["facts"] = _fact_lines
-    return environment.get_template("extract.html").render(x=extract)
-
-
-def _fact_lines(facts: Any, prefix: str = "") -> list[str]:
-    """Facts as `key: value` lines, nested records flattened with dots."""
-    if not isinstance(facts, dict):
-        return [str(facts)]
-    lines = []
-    for key, value in facts.items():
-        if value is None or value == [] or value == {}:
-            continue
-        if isinstance(value, dict):
-            lines += _fact_lines(value, f"{prefix}{key}.")
-        elif isinstance(value, list):
-            lines.append(f"{prefix}{key}: {', '.join(str(v) for v in value)}")
-        else:
-            lines.append(f"{prefix}{key}: {value}")
-    return lines
+    environment.filters.update(
+        facts=words.fact_lines,
+        address=words.address,
+        day=extract_texts.day,
+        moment=extract_texts.moment,
+        person_name=extract_texts.person_name,
+        identity_number=extract_texts.identity_number,
+        cause=words.cause,
+    )
+    return environment.get_template("extract.html").render(x=extract, t=words, L=words.label, code=words.code, setting_of=CONTROLLER_SETTINGS)

@@ -1,9 +1,9 @@
-"""How far the register has come: customers by status, and events not yet applied."""
+"""How far the register has come: customers by status, events not yet applied, and consent expiries not yet recorded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from aiokafka import TopicPartition
 from sqlalchemy import func, select
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from events.event_log import log_consumer
 from events.settings import Settings
 from events.topics import partitions_of
+from projections.consent_lapses import lapses_not_recorded
 from projections.database import connect
 from projections.runner import stored_offsets
 from projections.tables import CustomerRow, ProjectionHealthRow, QuarantineRow
@@ -27,6 +28,11 @@ class RegisterStatus:
     lag: int
     quarantined: dict[str, int] | None = None
     """Log records each projection skipped because it could not open or write them (see `quarantined_records`)."""
+    lapsed_unrecorded: int = 0
+    """Consents past their lapse date whose expiry (ConsentExpired) the register has not recorded yet: work pending
+    for the worker's expiry timer (`projections.consent_lapses`)."""
+    oldest_lapse: date | None = None
+    """The earliest lapse date among those."""
 
 
 REQUIRED_PROJECTIONS = ("register",)
@@ -89,24 +95,29 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
 
 
-async def register_status(settings: Settings) -> RegisterStatus:
-    """Count the register's customers and compare its stored offsets with the log's end."""
+async def register_status(settings: Settings, *, today: date | None = None) -> RegisterStatus:
+    """Count the register's customers and the consents lapsed by `today` (default: today in UTC) but not yet recorded as
+    expired, and compare the register's stored offsets with the log's end."""
     engine = connect(settings.database_url)
     try:
         with Session(engine) as session:
             customers = dict(session.execute(select(CustomerRow.status, func.count()).group_by(CustomerRow.status)).all())
+            lapsed, oldest = lapses_not_recorded(session, today=today)
         applied = stored_offsets(engine, "register", settings.events_topic)
         quarantined = quarantine_counts(engine)
     finally:
         engine.dispose()
     partitions = [TopicPartition(settings.events_topic, n) for n in await partitions_of(settings, settings.events_topic)]
-    consumer = log_consumer(settings)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions) if partitions else {}
-        starts = await consumer.beginning_offsets(partitions) if partitions else {}
-    finally:
-        await consumer.stop()
+    ends: dict[TopicPartition, int] = {}
+    starts: dict[TopicPartition, int] = {}
+    if partitions:  # no log yet (topics not created): nothing to ask, and a consumer stopped at once fails in aiokafka
+        consumer = log_consumer(settings)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(partitions)
+            starts = await consumer.beginning_offsets(partitions)
+        finally:
+            await consumer.stop()
     in_log = sum(ends[tp] - starts[tp] for tp in partitions)
     lag = sum(ends[tp] - max(applied.get(tp.partition, 0), starts[tp]) for tp in partitions)
-    return RegisterStatus(customers=customers, events_in_log=in_log, lag=lag, quarantined=quarantined)
+    return RegisterStatus(customers=customers, events_in_log=in_log, lag=lag, quarantined=quarantined, lapsed_unrecorded=lapsed, oldest_lapse=oldest)

@@ -34,7 +34,12 @@ from registervard.commands import (
     worker_state_command,
 )
 
-app = typer.Typer(help="Registervård keeps a customer register correct, lawful and contactable.", no_args_is_help=True)
+app = typer.Typer(
+    help="Registervård keeps a customer register correct, lawful and contactable.",
+    epilog="Exit status: 0 done; 1 an error (advice on standard error); 2 the command line was not understood; "
+    "3 the answer is no (contact check, audit verify); 4 done, but some input was refused (each named on standard error).",
+    no_args_is_help=True,
+)
 customer_app = typer.Typer(help="Look up customers in the register.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)

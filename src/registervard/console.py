@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from events.retry import GaveUp
 from events.settings import Settings
+from registervard import exit_codes
 
 T = TypeVar("T")
 
@@ -30,9 +31,9 @@ errors = Console(stderr=True)
 
 
 def fail(message: str) -> NoReturn:
-    """Print `message` as an error on standard error and exit 1."""
+    """Print `message` as an error on standard error and exit with `exit_codes.ERROR`."""
     errors.print(f"[red]Error:[/red] {message}")
-    raise typer.Exit(1)
+    raise typer.Exit(exit_codes.ERROR)
 
 
 def progress() -> Progress:

@@ -32,10 +32,11 @@ from events.catalog import CustomerKind, Event, Protection
 from events.identity import IdentityNumberError, parse_identity_number
 from events.jsonlines import parse_event
 from events.phone import normalise_phone
+from events.postal_codes import split_postal_code
 from events.refusal import Refusal
 from events.validation import is_identity_number, is_opaque_customer_id
 from registervard import spreadsheet_files
-from registervard.swedish_values import looks_like_company, split_care_of, split_name, split_postal_address, split_postal_code, without_care_of_prefix
+from registervard.swedish_values import looks_like_company, split_care_of, split_name, split_postal_address, without_care_of_prefix
 
 __all__ = ["normalise_phone", "parse_identity_number"]  # tests and tools reach these through this module too
 

@@ -1,6 +1,7 @@
-"""Values as Swedish registers write them, taken apart: a whole name, a postal address, a c/o line, a postal code.
+"""Values as Swedish registers write them, taken apart: a whole name, a postal address, a c/o line.
 
-Pure functions for `registervard.importing`. Each returns None (or raises ValueError) when the text is not what it
+Pure functions for `registervard.importing`; a postal code alone is read by `events.postal_codes`, the one rule
+that publishing JSON Lines follows too. Each returns None (or raises ValueError) when the text is not what it
 expects, and never guesses beyond the rule it states: the last word of a name is the surname unless a comma says
 otherwise, and a postal address is a postal code followed by a town.
 """
@@ -9,14 +10,12 @@ from __future__ import annotations
 
 import re
 
+from events.postal_codes import PREFIXED_CODE, country_of
+
 NAME_PARTICLES = frozenset({"af", "av", "von", "van", "der", "den", "de", "du", "la", "le", "di", "da", "del", "zu", "ten", "ter"})
 """Lower-case words that belong to the surname that follows them ("Karl af Klercker", "Anna von Platen")."""
 
-COUNTRY_PREFIXES = {"S": "SE", "SE": "SE", "N": "NO", "NO": "NO", "DK": "DK", "SF": "FI", "FI": "FI", "FIN": "FI", "D": "DE", "DE": "DE"}
-"""Country letters written before a postal code ("S-211 20", "SE-211 20", "N-0150"), as ISO 3166-1 alpha-2 codes."""
-
-_POSTAL_ADDRESS = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,3})(?:\s*-\s*|\s+))?(?P<code>\d[\d ]{2,8}\d)\s+(?P<city>[^\d\s].*)")
-_POSTAL_CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,3})(?:\s*-\s*|\s+))?(?P<code>\d[\d ]*\d)")
+_POSTAL_ADDRESS = re.compile(PREFIXED_CODE + r"(?P<code>\d[\d ]{2,8}\d)\s+(?P<city>[^\d\s].*)")
 _CARE_OF = re.compile(r"c\s*/\s*o\b[\s.:]*", re.IGNORECASE)
 _CARE_OF_IN_STREET = re.compile(r"c\s*/\s*o\b[\s.:]*(?P<care_of>[^,]+?)\s*,\s*(?P<street>.+)", re.IGNORECASE)
 _COMPANY_FORM = re.compile(
@@ -52,23 +51,10 @@ def split_postal_address(text: str) -> tuple[str, str, str | None] | None:
     found = _POSTAL_ADDRESS.fullmatch(" ".join(text.split()))
     if found is None:
         return None
-    country = _country_of(found["prefix"])
+    country = country_of(found["prefix"])
     if found["prefix"] and country is None:
         return None
     return re.sub(r"\s", "", found["code"]), found["city"].strip(), country
-
-
-def split_postal_code(text: str) -> tuple[str, str | None]:
-    """A postal code without spaces and country letters, and the country they name: "111 22" → ("11122", None),
-    "S-211 20" → ("21120", "SE"). Text that is no such code comes back without its spaces, for the rules to refuse."""
-    found = _POSTAL_CODE.fullmatch(text.strip())
-    if found is None or (found["prefix"] and _country_of(found["prefix"]) is None):
-        return re.sub(r"\s", "", text), None
-    return re.sub(r"\s", "", found["code"]), _country_of(found["prefix"])
-
-
-def _country_of(prefix: str | None) -> str | None:
-    return COUNTRY_PREFIXES.get(prefix.upper()) if prefix else None
 
 
 def split_care_of(street: str) -> tuple[str, str] | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from events.topics import ensure_topics
+from registervard import exit_codes
 from tests.builders import line, person
 from tests.conftest import service_env
 from tests.integration.kafka_helpers import read_topic
@@ -49,7 +50,7 @@ def test_a_file_with_bad_lines_publishes_the_good_ones_and_names_each_bad_line(s
     env = service_env(replace(settings, database_url=f"sqlite:///{tmp_path / 'register.db'}"))
 
     published = registervard("publish", str(events), env=env)
-    assert published.returncode == 2
+    assert published.returncode == exit_codes.SOME_REFUSED
     assert "3 event(s) published, 2 line(s) rejected" in published.stdout
     assert "line 2: address.postal_code: must be five digits" in published.stderr
     assert "line 4: not valid JSON" in published.stderr
@@ -69,7 +70,7 @@ def test_all_or_nothing_publishes_nothing_from_a_file_with_one_bad_line(settings
     customer = f"C-{uuid.uuid4().hex[:8]}"
     events = write_lines(tmp_path / "events.jsonl", [person(customer), line("CustomerDeceased", customer, date_of_death="tomorrow")])
     result = registervard("publish", "--all-or-nothing", str(events), env=service_env(settings))
-    assert result.returncode == 2
+    assert result.returncode == exit_codes.SOME_REFUSED
     assert "0 event(s) published, 1 line(s) rejected (nothing published: --all-or-nothing)" in " ".join(result.stdout.split())
     intake = asyncio.run(read_topic(settings.kafka, settings.intake_topic, until=10**9, timeout=3))
     assert customer.encode() not in {m.key for m in intake}

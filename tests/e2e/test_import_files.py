@@ -34,6 +34,7 @@ from projections.lookup import lookup_hash
 from projections.register import RegisterProjection
 from projections.runner import run_projection
 from projections.tables import CustomerRow
+from registervard import exit_codes
 from registervard.importing import opaque_id
 from tests.conftest import eventually, running_worker, service_env
 
@@ -145,7 +146,7 @@ async def test_swedish_files_are_imported_with_a_report_and_a_result_file_row_by
         excel_csv = tmp_path / "kunder.csv"
         write_excel_csv(excel_csv)
         imported = await cli("import", str(excel_csv), "--as-of", "2025-06-01", "--wait", "--wait-timeout", "240", env=env)
-        assert imported.returncode == 2, imported.stderr  # one row rejected
+        assert imported.returncode == exit_codes.SOME_REFUSED, imported.stderr  # one row rejected
         assert "Traceback" not in imported.stderr
         report = imported.stderr.splitlines()
         assert "Read as Windows-1252 (Excel's CSV) text, ';'-separated; header on line 3 (1 line(s) above it left out)." in report
@@ -208,7 +209,7 @@ async def test_swedish_files_are_imported_with_a_report_and_a_result_file_row_by
         workbook = tmp_path / "kunder.xlsx"
         write_workbook(workbook)
         from_excel = await cli("import", str(workbook), "--as-of", "2025-06-01", "--wait", "--wait-timeout", "240", env=env)
-        assert from_excel.returncode == 2, from_excel.stderr
+        assert from_excel.returncode == exit_codes.SOME_REFUSED, from_excel.stderr
         assert "Header on row 3 (1 row(s) above it left out)." in from_excel.stderr.splitlines()
         assert message_lines(from_excel.stderr) == [
             f"line 4: phone (column Mobil): {phone_reason}; left out [INVALID_PHONE]",

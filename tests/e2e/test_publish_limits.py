@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from events import codec
 from events.topics import ensure_topics, partitions_of
+from registervard import exit_codes
 from tests.builders import line, person
 from tests.conftest import service_env
 from tests.integration.kafka_helpers import read_topic
@@ -87,7 +88,7 @@ def test_check_reports_every_bad_line_with_its_number_and_code_and_never_contact
         result = registervard("publish", "--check", str(path), env=env)
         with pytest.raises(BlockingIOError):
             broker.accept()
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == exit_codes.SOME_REFUSED, result.stderr
     assert reported(result.stderr) == expected
     assert "line 4: address.street: contains half of a surrogate pair U+D800" in result.stderr
     assert "line 11: address.street: contains the control character U+0000" in result.stderr
@@ -107,7 +108,7 @@ def test_publish_sends_exactly_the_good_lines_of_such_a_file(settings, tmp_path)
     path, expected = mixed_file(tmp_path / "mixed.jsonl", good)
 
     result = registervard("publish", str(path), env=service_env(settings))
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == exit_codes.SOME_REFUSED, result.stderr
     assert reported(result.stderr) == expected
     assert "4 event(s) published, 12 line(s) rejected" in " ".join(result.stdout.split())
     assert "Traceback" not in result.stderr and "Kafka" not in result.stderr  # the broker is never what is wrong

@@ -22,6 +22,7 @@ from projections.audit import AuditProjection, AuditRow, verify_chain
 from projections.data_keys import key_store
 from projections.database import connect
 from projections.runner import run_projection
+from registervard import exit_codes
 from tests.builders import line, person
 from tests.conftest import eventually, service_env
 from tests.integration.kafka_helpers import produce_raw
@@ -107,7 +108,7 @@ async def test_every_log_entry_is_chained_and_a_hand_edited_entry_is_named(setti
     assert (broken.intact, broken.broken_seq, broken.problem) == (False, k, "CONTENT_CHANGED")
 
     checked = registervard("audit", "verify", env=service_env(settings))
-    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert checked.returncode == exit_codes.ANSWER_NO, checked.stdout + checked.stderr
     assert f"Audit trail broken at entry {k}" in " ".join(checked.stderr.split())
     assert "Traceback" not in checked.stderr
 

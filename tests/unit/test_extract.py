@@ -81,7 +81,7 @@ def test_the_html_page_escapes_every_value(tmp_path):
     with Session(engine) as session:
         html = render_html(build_extract(session, "C-9", now=NOW))
     assert "&lt;script&gt;Bolaget&lt;/script&gt;" in html and "<script>" not in html
-    assert "Anna Svensson" in html and "Storgatan 1" in html and "ProtectedIdentitySet" in html
+    assert "Anna Svensson" in html and "Storgatan 1" in html and "Skyddad identitet" in html
 
 
 def test_history_sealed_with_a_destroyed_key_shows_as_erased_and_a_live_key_unseals_it(tmp_path):
@@ -117,5 +117,13 @@ def test_the_extract_tells_the_person_of_their_return_their_deregistration_and_t
     assert data["deregistration_cause"] == {"code": "GN", "meaning": "Gammalt personnummer", "english": "old personal identity number: replaced by a new one"}
     assert (data["contact_person_for"], data["former_contact_person_for"]) == (None, [{"company_id": "C-CO", "left_on": "2025-04-15", "source": "CRM"}])
     page = render_html(extract)
-    assert "Registered in Sweden again on" in page and "GN (old personal identity number: replaced by a new one)" in page and "C-CO, left on 2025-04-15" in page
+    assert "Folkbokförd i Sverige igen" in page and "Gammalt personnummer (GN)" in page and "C-CO, slutade 2025-04-15" in page
+    english = render_html(build_extract_in(engine, "en"))
+    assert "Registered in Sweden again" in english and "C-CO, left on 2025-04-15" in english
+    assert "old personal identity number: replaced by a new one (GN)" in english
     engine.dispose()
+
+
+def build_extract_in(engine, language):
+    with Session(engine) as session:
+        return build_extract(session, "C-9", now=NOW, language=language)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from registervard.swedish_values import looks_like_company, split_care_of, split_name, split_postal_address, split_postal_code, without_care_of_prefix
+from events.postal_codes import split_postal_code
+from registervard.swedish_values import looks_like_company, split_care_of, split_name, split_postal_address, without_care_of_prefix
 
 
 @pytest.mark.parametrize(

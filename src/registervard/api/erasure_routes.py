@@ -15,12 +15,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from events.catalog import ErasureReason
 from projections.tables import CustomerRow
 from registervard.api.auth import Principal, authorize
 from registervard.api.customers import NOT_FOUND, not_found
 from registervard.api.errors import BODY_RESPONSES, ERROR_RESPONSES, ApiError
-from registervard.api.params import customer_id_path, looks_like_identity_number
+from registervard.api.params import ErasureReasonParam, customer_id_path, looks_like_identity_number
 from registervard.erasure import erase
 
 router = APIRouter(tags=["erasure"], responses=ERROR_RESPONSES)
@@ -29,7 +28,7 @@ router = APIRouter(tags=["erasure"], responses=ERROR_RESPONSES)
 class ErasureRequest(BaseModel):
     """Why the customer's personal data is to be erased."""
 
-    reason: ErasureReason = Field(description="CUSTOMER_REQUEST, RETENTION_EXPIRED or OTHER.")
+    reason: ErasureReasonParam = Field(description="CUSTOMER_REQUEST, RETENTION_EXPIRED or OTHER, in any case.")
 
 
 @router.post(

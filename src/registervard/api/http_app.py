@@ -1,6 +1,6 @@
 """The HTTP API for downstream systems: `create_app(settings)`; `registervard serve` runs it with uvicorn.
 
-OpenAPI at /docs. Keys and roles: `auth` and `roles`. Every response that
+OpenAPI at /docs (Swagger UI) and /redoc, served without any other host (`docs_pages`). Keys and roles: `auth` and `roles`. Every response that
 discloses a customer's data records it in `disclosures` (recipient = the key's
 name, channel `api`, purpose = the endpoint) before it is sent, through the
 app's `DisclosureWriter` (group commit; shutdown waits for the commit under way).
@@ -32,6 +32,7 @@ from registervard.api import erasure_routes as erasure
 from registervard.api import wash_routes as wash
 from registervard.api.body_limit import BodyLimit
 from registervard.api.disclosure_writer import DisclosureWriter
+from registervard.api.docs_pages import install_docs
 from registervard.api.errors import install_error_handlers
 from registervard.api.http_metrics import UNMATCHED, ApiMetrics, install_metrics
 from registervard.api.ratelimit import RateLimits
@@ -44,7 +45,7 @@ READY_KAFKA_TIMEOUT = 5.0
 DESCRIPTION = """
 The customer register for downstream systems.
 
-**Keys.** Every endpoint but `/health`, `/ready` and these docs needs an API key, sent as
+**Keys.** Every endpoint but `/health`, `/ready`, `/metrics` and these docs (`/docs`, `/redoc`) needs an API key, sent as
 `Authorization: Bearer <key>` (or `X-API-Key: <key>`). An operator creates one with
 `registervard apikeys create NAME --role ROLE`; it is shown once. Roles: `reader` (a customer's register row,
 without consent detail), `marketing` (contactability), `customer_service` (customer, lookup, history,
@@ -137,6 +138,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load their scripts from a CDN: `install_docs` serves them from here
+        redoc_url=None,
         title="Registervård API",
         version="1",
         description=DESCRIPTION,
@@ -152,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.disclosures = disclosures
     app.state.rate_limits = RateLimits(settings.api_rate_limit, settings.api_auth_failure_rate_limit)
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(search_routes.router)  # first: else /customers/{customer_id} takes /customers/find's path (a 405 naming GET)
     app.include_router(customers.router)
     app.include_router(feed.router)

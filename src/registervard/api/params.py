@@ -5,8 +5,10 @@ dates and converted to UTC, which overflows near year 1 and year 9999. Both are
 bounded where they are parsed, and a value outside the bounds is a 422 naming
 the parameter (`errors.validation_message`), never an OverflowError (a 500).
 
-Channels and purposes are taken in any case (`phone` is PHONE), as the
-command line takes them; the schema says so with a pattern.
+Every symbol (an enum value: channel, purpose, erasure reason, what a search is
+by) is taken in any case (`phone` is PHONE), as the command line takes it; the
+schema says so with a pattern. A new enum parameter or body field gets its
+`...Param` here, built the same way.
 
 A moment is the RFC 3339 date-time the schema promises, in the years 1900 to
 2099, and nothing else pydantic would also take (a number of seconds, a date
@@ -23,8 +25,9 @@ from typing import Annotated, Any
 from fastapi import Path
 from pydantic import BeforeValidator, WithJsonSchema
 
-from events.catalog import Channel, ConsentPurpose
+from events.catalog import Channel, ConsentPurpose, ErasureReason
 from events.validation import is_identity_number
+from projections.search import SearchBy
 
 MAX_CURSOR = 2**63 - 1
 """The largest cursor: a 64-bit signed integer, what SQLite binds. `feed` binds it as BIGINT for PostgreSQL, whose
@@ -57,8 +60,15 @@ Moment = Annotated[
 """A date and time with its time zone, in the years 1900 to 2099, for query parameters and body fields."""
 
 
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
+def _spelled_as(symbols: type[StrEnum]) -> BeforeValidator:
+    """A validator that turns a symbol written in any case into the enum's own spelling (upper or lower case as the
+    enum writes it); anything else is left for the enum to refuse, naming the field."""
+    spelling = {symbol.value.casefold(): symbol.value for symbol in symbols}
+
+    def spelled(value: Any) -> Any:
+        return spelling.get(value.casefold(), value) if isinstance(value, str) else value
+
+    return BeforeValidator(spelled)
 
 
 def _any_case(symbols: type[StrEnum]) -> dict[str, Any]:
@@ -67,10 +77,14 @@ def _any_case(symbols: type[StrEnum]) -> dict[str, Any]:
     return {"type": "string", "pattern": f"^({'|'.join(spelled)})$", "examples": [next(iter(symbols)).value]}
 
 
-ChannelParam = Annotated[Channel, BeforeValidator(_upper), WithJsonSchema(_any_case(Channel))]
+ChannelParam = Annotated[Channel, _spelled_as(Channel), WithJsonSchema(_any_case(Channel))]
 """A channel (PHONE, EMAIL, POST, SMS, ANY, OTHER) in any case, as the command line takes it."""
-PurposeParam = Annotated[ConsentPurpose, BeforeValidator(_upper), WithJsonSchema(_any_case(ConsentPurpose))]
+PurposeParam = Annotated[ConsentPurpose, _spelled_as(ConsentPurpose), WithJsonSchema(_any_case(ConsentPurpose))]
 """A purpose (MARKETING, PROFILING, TELEMARKETING, NEWSLETTER, OTHER) in any case, as the command line takes it."""
+ErasureReasonParam = Annotated[ErasureReason, _spelled_as(ErasureReason), WithJsonSchema(_any_case(ErasureReason))]
+"""Why a customer is erased (CUSTOMER_REQUEST, RETENTION_EXPIRED, OTHER) in any case, as `registervard erase --reason` takes it."""
+SearchByParam = Annotated[SearchBy, _spelled_as(SearchBy), WithJsonSchema(_any_case(SearchBy))]
+"""What a search's query is (auto, identity_number, name, phone, email) in any case, as `customer find --by` takes it."""
 
 
 def customer_id_path() -> Any:

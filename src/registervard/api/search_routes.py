@@ -8,23 +8,20 @@ protected identity's name or city.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
 from projections.search import DEFAULT_LIMIT, MAX_QUERY_LENGTH, SearchBy, SearchQueryError, find_customers, read_query
 from registervard.api.auth import Principal, authorize
 from registervard.api.customers import disclosed
 from registervard.api.errors import BODY_RESPONSES, ERROR_RESPONSES, ApiError
+from registervard.api.params import SearchByParam
 
 router = APIRouter(tags=["customers"], responses=ERROR_RESPONSES)
 
 MAX_LIMIT = 500
-
-
-def _lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
 
 
 class FindRequest(BaseModel):
@@ -38,7 +35,7 @@ class FindRequest(BaseModel):
         "any written form, or an e-mail address.",
         examples=["anna svens"],
     )
-    by: Annotated[SearchBy, BeforeValidator(_lower)] = Field(
+    by: SearchByParam = Field(
         SearchBy.AUTO, description="What `query` is, in any case; `auto` reads it as what it looks like (digits: identity number and phone number)."
     )
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="The most customers to return; `more` says whether there were more.")

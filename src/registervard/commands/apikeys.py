@@ -23,10 +23,13 @@ app = typer.Typer(help="API keys for the HTTP API: create (shown once), list, re
 @advise_on_failure
 def create(
     name: Annotated[str, typer.Argument(help="Who holds the key, e.g. the downstream system; it names the recipient of every disclosure.")],
-    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    role: Annotated[str, typer.Option(help=f"What the key may call: {', '.join(ROLES)} (any case).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (key_id, name, role, key).")] = False,
 ) -> None:
     """Create a key for NAME with ROLE and print it, once: only its SHA-256 is stored."""
+    role = role.lower()  # roles are written in lower case; any case names the same one
+    if role not in ROLES:  # a value the option does not take: a usage error, as a choice the command line refuses
+        raise typer.BadParameter(f"{role!r} is not a role; choose from {', '.join(ROLES)}", param_hint="--role")
     try:
         facts, key = create_key(bootstrap().engine, name, role)
     except ValueError as error:

@@ -19,6 +19,7 @@ from events.catalog import SealedPersonalData
 from events.jsonlines import to_json
 from events.sealing import personal_fields, unseal
 from projections.audit import AuditRow, canonical_time, iter_rows, verify_chain
+from registervard import exit_codes
 from registervard.bootstrap import Services, bootstrap
 from registervard.console import advise_on_failure, console, errors
 
@@ -30,7 +31,7 @@ _ENVELOPE_KEYS = {"type", "event_id", "customer_id", "occurred_at", "recorded_at
 @app.command("verify")
 @advise_on_failure
 def verify(chunk_size: Annotated[int, typer.Option(help="Entries read per query.")] = 1000) -> None:
-    """Recompute every entry's hash and link; exit 1 naming the first entry that breaks the chain."""
+    """Recompute every entry's hash and link; exit 3 naming the first entry that breaks the chain (1 is an error)."""
     with Session(bootstrap().engine) as session:
         result = verify_chain(session, chunk_size=chunk_size)
     if result.intact:
@@ -42,7 +43,7 @@ def verify(chunk_size: Annotated[int, typer.Option(help="Entries read per query.
         "The event log in Kafka is the original: compare the entry with the log message at its topic, partition and offset, "
         "find out who had write access to the database, and keep a copy of the database as it is now before anything is repaired."
     )
-    raise typer.Exit(1)
+    raise typer.Exit(exit_codes.ANSWER_NO)
 
 
 @app.command("show")
@@ -62,7 +63,7 @@ def show(
             f"[red]Error:[/red] No entries for customer {customer_id} in the audit trail. "
             "Check the id, or whether the audit projection is running (registervard project)."
         )
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.ERROR)
     for entry in entries:
         entry["caused_by"] = causes.get(entry["causation_id"]) if entry["causation_id"] else None
     if as_json:

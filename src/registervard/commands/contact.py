@@ -11,15 +11,15 @@ from sqlalchemy.orm import Session
 from events.catalog import Channel, ConsentPurpose
 from events.contactability import Decision, VersionRef, decision_document, load_rules, may_contact
 from projections.history_at import StateAt, state_at_moment
+from registervard import exit_codes
 from registervard.bootstrap import bootstrap
 from registervard.commands.time_axes import VALID_AT_HELP, KnownAt, moment_option
 from registervard.console import advise_on_failure, console, errors, fail
 
 app = typer.Typer(help="Whether a customer may be contacted on a channel, for a purpose, as a company.", no_args_is_help=True)
 
-DENIED_EXIT_CODE = 3
-"""Exit status when contact is not allowed, so scripts can ask `if registervard contact check ...`. Not 2: that is
-what a command line that cannot be understood exits with (an unknown channel, a missing option), and not 1, an error."""
+DENIED_EXIT_CODE = exit_codes.ANSWER_NO
+"""Exit status when contact is not allowed, so scripts can ask `if registervard contact check ...` (registervard.exit_codes)."""
 
 
 @app.command("check")

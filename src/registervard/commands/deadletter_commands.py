@@ -22,6 +22,7 @@ from rich.table import Table
 from events.deadletters import DeadLetter, read_dead_letters, resend
 from events.jsonlines import to_json
 from projections.deadletter_resolutions import MAX_NOTE, How, Resolution, resolutions, resolve
+from registervard import exit_codes
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, fail, run
 from registervard.listings import folded, whole
@@ -39,7 +40,8 @@ def _letters(refs: list[str] | None = None, code: str | None = None) -> list[Dea
     if unknown:
         fail(f"no dead letter {', '.join(unknown)}; `registervard deadletters list --all` shows them as partition:offset.")
     chosen = [by_ref[ref] for ref in refs] if refs else letters
-    return [letter for letter in chosen if code is None or letter.reason_code == code]
+    wanted = code.upper() if code is not None else None  # reason codes are upper case; `--code unknown_customer` means the same
+    return [letter for letter in chosen if wanted is None or letter.reason_code == wanted]
 
 
 def _resolutions(letters: list[DeadLetter]) -> dict[str, Resolution]:
@@ -58,7 +60,7 @@ def _operator() -> str:
 @app.command("list")
 @advise_on_failure
 def list_letters(
-    code: Annotated[str | None, typer.Option(help="Only this reason code.")] = None,
+    code: Annotated[str | None, typer.Option(help="Only this reason code, e.g. UNKNOWN_CUSTOMER (any case).")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Resolved dead letters too, with a state column.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: one object per dead letter, with its state and resolution.")] = False,
 ) -> None:
@@ -133,7 +135,10 @@ def export(
     refs: Annotated[list[str], typer.Argument(help="Dead letters as partition:offset.")],
     output: Annotated[Path, typer.Option(help="JSON Lines file to write, to correct and publish again.")] = Path("corrected.jsonl"),
 ) -> None:
-    """Write refused events as JSON Lines (same event ids), to correct and `registervard publish` again."""
+    """Write refused events as JSON Lines (same event ids), to correct and `registervard publish` again.
+
+    A dead letter whose bytes cannot be decoded is named and left out; the command then exits 4 (done, but some
+    input was refused)."""
     letters = _letters(refs)
     keys = bootstrap().keys
     lines, unreadable = [], []
@@ -147,13 +152,14 @@ def export(
     )
     if unreadable:
         errors.print(f"Not decodable, so not exported (fix the producer and send them again): {', '.join(unreadable)}")
+        raise typer.Exit(exit_codes.SOME_REFUSED)
 
 
 @app.command("retry")
 @advise_on_failure
 def retry(
     refs: Annotated[list[str] | None, typer.Argument(help="Dead letters as partition:offset; every open one (of --code) if none.")] = None,
-    code: Annotated[str | None, typer.Option(help="Only dead letters with this reason code, e.g. UNKNOWN_CUSTOMER.")] = None,
+    code: Annotated[str | None, typer.Option(help="Only dead letters with this reason code, e.g. UNKNOWN_CUSTOMER (any case).")] = None,
 ) -> None:
     """Send refused events to the intake again unchanged: for when the cause was elsewhere (e.g. a registration that came late).
 

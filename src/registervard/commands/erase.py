@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from events.catalog import ErasureReason
+from registervard import exit_codes
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, fail, progress, run
 from registervard.erasure import NotErasable, describe, erase, erase_many, erasure_target, retention_due
@@ -21,7 +22,9 @@ retention_app = typer.Typer(help="Deregistered customers kept longer than the re
 @advise_on_failure
 def erase_command(
     customer_id: Annotated[str, typer.Argument(help="The customer to erase (opaque customer id; `registervard customer find` finds it).")],
-    reason: Annotated[ErasureReason, typer.Option(help="Why: the customer asked (Art. 17), the retention period ran out, or other.")],
+    reason: Annotated[
+        ErasureReason, typer.Option(case_sensitive=False, help="Why: the customer asked (Art. 17), the retention period ran out, or other; any case.")
+    ],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (for scripts): the erasure cannot be undone.")] = False,
 ) -> None:
     """Erase a customer's personal data (GDPR Art. 17): publishes CustomerErased; the worker then destroys their data key.
@@ -54,7 +57,7 @@ def _confirm(question: str) -> None:
         fail("An erasure cannot be undone, so it asks for confirmation, and standard input is not a terminal. Pass --yes to erase from a script.")
     if not typer.confirm(f"{question}. Continue?", default=False, err=True):
         errors.print("Nothing erased.")
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.ERROR)
 
 
 @retention_app.command("due")

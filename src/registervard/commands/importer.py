@@ -34,12 +34,13 @@ from events.settings import Settings
 from projections.lookup import stored_number_hash
 from projections.register import load_states
 from projections.tables import IdentityLookupRow
-from registervard import catch_up, importing, spreadsheet_files
+from registervard import catch_up, exit_codes, importing, spreadsheet_files
 from registervard.bootstrap import Services, bootstrap
 from registervard.console import advise_on_failure, console, errors, progress, run
 from registervard.import_results import ResultFile, RowResult, RowStatus, result_path
 
-REJECTED_EXIT_CODE = 2
+REJECTED_EXIT_CODE = exit_codes.SOME_REFUSED
+"""Exit status when a row was rejected: done, but some input was refused (registervard.exit_codes)."""
 
 
 def occurred_at_of(file: Path, as_of: str | None) -> datetime:
@@ -122,7 +123,7 @@ def import_command(
     line and every reason; a bad phone or e-mail is left out with a warning and the row kept; columns not imported
     are listed. Each row's customer id, status and messages go to a result file. Customers already in the
     register are left alone, so a re-run publishes nothing new. The file is read row by row and published in
-    batches, so its size does not matter. Exits 2 when a row was rejected.
+    batches, so its size does not matter. Exits 4 when a row was rejected (done, but some input was refused).
     """
     services = bootstrap()
     occurred_at = occurred_at_of(file, as_of)
@@ -140,7 +141,7 @@ def import_command(
         if table is not None:
             table.close()
         errors.print(f"[red]Error:[/red] {escape(file.name)}: {escape(str(error))}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(exit_codes.ERROR) from None
     header = table.header
     _describe_layout(table)
     errors.print("Columns: " + ", ".join(_mapped(header, i, f) for i, f in sorted(columns.items())), markup=False, soft_wrap=True)
@@ -175,7 +176,7 @@ def import_command(
     _report(tally, options, output, dry_run=dry_run, held_back=held_back)
     if late is not None:
         errors.print(f"[red]Error:[/red] {late}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(exit_codes.ERROR)
     if tally.rejected:
         raise typer.Exit(REJECTED_EXIT_CODE)
 

@@ -25,6 +25,7 @@ from events.publish import Publisher
 from events.settings import Settings
 from projections.register import load_states
 from projections.tables import CustomerRow
+from registervard import exit_codes
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, progress, run
 
@@ -80,7 +81,9 @@ def import_extract(
     source: Annotated[str, typer.Option("--source", "--company-source", help="The reporting system named on the events.")] = "NIX",
     dry_run: Annotated[bool, typer.Option(help="Count, publish nothing.")] = False,
 ) -> None:
-    """Record a NIX register version: registered for customers whose phone is in FILE, not registered for every other customer with a phone."""
+    """Record a NIX register version: registered for customers whose phone is in FILE, not registered for every other customer with a phone.
+
+    A line that holds no readable number is named on standard error, and the command exits 4 (done, but some input was refused)."""
     try:
         version = date.fromisoformat(version_date)
     except ValueError:
@@ -133,7 +136,7 @@ def import_extract(
         soft_wrap=True,
     )
     if rejected:
-        raise typer.Exit(2)
+        raise typer.Exit(exit_codes.SOME_REFUSED)
 
 
 async def _publish(settings: Settings, events: list[Any]) -> int:

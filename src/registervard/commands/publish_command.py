@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from events.publish import PublishInterrupted, publish_file
+from registervard import exit_codes
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, fail, progress, run
 
-REJECTED_EXIT_CODE = 2
-"""Exit status when a line was rejected (1 is an error)."""
+REJECTED_EXIT_CODE = exit_codes.SOME_REFUSED
+"""Exit status when a line was rejected: done, but some input was refused (registervard.exit_codes)."""
 
 
 @advise_on_failure
@@ -21,7 +22,10 @@ def publish(
     all_or_nothing: Annotated[bool, typer.Option(help="Publish nothing if any line is invalid.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Only validate FILE and report its bad lines: publish nothing, contact no broker.")] = False,
 ) -> None:
-    """Validate the events in FILE and publish them to the intake topic."""
+    """Validate the events in FILE and publish them to the intake topic.
+
+    Every bad line is named on standard error, and the rest published; the command then exits 4 (done, but some input
+    was refused). A Swedish postal code may be written "221 00", "S-221 00" or "SE-221 00": it is read as 22100."""
     settings = bootstrap().settings
     interrupted: PublishInterrupted | None = None
     with progress() as bar:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -11,7 +11,8 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from events.validation import is_identity_number
-from projections.history_at import record_at, state_at_moment
+from projections.consent_lapses import LapsedConsent, lapsed_consents
+from projections.history_at import StateAt, record_at, state_at_moment
 from projections.read import company_contacts, customer_record
 from registervard.bootstrap import bootstrap
 from registervard.commands.time_axes import KnownAt, ValidAt, moment_option
@@ -21,8 +22,9 @@ from registervard.worker_report import WorkersReport, worker_report
 
 @advise_on_failure
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Show the register's customers by status, how far it lags behind the event log, and the workers: who owns
-    which intake partition, how far behind each is, which are recovering, and the next consent expiry due."""
+    """Show the register's customers by status, the work pending (events not yet in the register, consents past
+    their lapse date whose expiry is not yet recorded), and the workers: who owns which intake partition, how far
+    behind each is, which are recovering, and the next consent expiry due."""
     # Imported here, not at the top: it imports the runner, whose metrics register in the default Prometheus
     # registry, which the worker's and the projections' processes serve (see commands/service.py).
     from projections.status import register_status
@@ -37,6 +39,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
                     "customers": current.customers,
                     "events_in_log": current.events_in_log,
                     "lag": current.lag,
+                    "consent_expiries_pending": current.lapsed_unrecorded,
+                    "oldest_lapse": current.oldest_lapse.isoformat() if current.oldest_lapse else None,
                     "quarantined": current.quarantined,
                     "workers": workers.as_json(),
                 }
@@ -47,6 +51,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     by_status = ", ".join(f"{count} {name.lower()}" for name, count in sorted(current.customers.items()))
     console.print(f"Register: {total} customer(s){f' ({by_status})' if total else ''}")
     console.print(f"Event log: {current.events_in_log} event(s); not yet in the register: {current.lag}")
+    console.print(f"Consents past their lapse date, expiry not yet recorded: {current.lapsed_unrecorded}")
+    if current.lapsed_unrecorded:
+        console.print(
+            f"[yellow]Pending:[/yellow] the earliest lapsed on {current.oldest_lapse}. Contact checks count them as lapsed already; "
+            f"the worker's expiry timer records their ConsentExpired (every {settings.expiry_check_seconds:g} s while `registervard worker` runs).",
+            highlight=False,
+        )
     for projection, count in sorted((current.quarantined or {}).items()):
         console.print(
             f"[yellow]Quarantined:[/yellow] {count} log record(s) the {projection} projection could not open or write "
@@ -110,7 +121,11 @@ def customer_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print a customer's record in the register: as it is now, or as it stood at --valid-at as known at --known-at
-    (folded from the audit trail; name and address left out if the identity has been protected at any time)."""
+    (folded from the audit trail; name and address left out if the identity has been protected at any time).
+
+    A consent past its lapse date is not counted in active_consents, as contact checks do not count it, but listed
+    under lapsed_consents until the register has recorded its expiry (the worker's expiry timer does, within a minute
+    or so while it runs)."""
     record = _record(customer_id, moment_option("--valid-at", valid_at), moment_option("--known-at", known_at))
     if record is None and is_identity_number(customer_id):  # not repeated: an identity number is personal data
         fail("That is an identity number, not a customer id. `registervard customer find NUMBER` finds the customer by it (any written form).")
@@ -120,26 +135,58 @@ def customer_show(
             "name, phone or e-mail), or whether the projection is running (registervard project)."
         )
     if as_json:
-        console.print_json(json.dumps(record, default=str))
+        console.print_json(json.dumps({**record, "lapsed_consents": [c.as_dict() for c in record["lapsed_consents"]]}, default=str))
         return
     table = Table(show_header=False, box=None)
     for key, value in record.items():
+        if key == "lapsed_consents":
+            if value:
+                table.add_row("[bold]lapsed_consents[/bold]", "\n".join(c.describe() for c in value), style="yellow")
+            continue
         table.add_row(f"[bold]{key}[/bold]", "" if value is None else str(value))
     console.print(table)
 
 
 def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | None) -> dict[str, Any] | None:
-    """The customer's register row now, or as it stood at the moments asked about; fails if they were not registered then."""
-    if valid_at is None and known_at is None:
-        return customer_record(bootstrap().settings, customer_id)
+    """The customer's register row now, or as it stood at the moments asked about, with its lapsed consents
+    (`_with_lapses`); fails if they were not registered then."""
     services = bootstrap()
+    if valid_at is None and known_at is None:
+        record = customer_record(services.settings, customer_id)
+        if record is None:
+            return None
+        with Session(services.engine) as session:
+            return _with_lapses(record, lapsed_consents(session, customer_id))
     with Session(services.engine) as session:
         found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=services.keys)
-    record = record_at(found)
-    if record is None and found.known:
+    past = record_at(found)
+    if past is None and found.known:
         behind = " (the audit trail holds none of their events: is the audit projection running?)" if found.trail_events == 0 else ""
         fail(f"{customer_id} was not a registered customer at {found.valid_at.isoformat()} as known at {found.known_at.isoformat()}{behind}.")
-    return record
+    return _with_lapses(past, _lapsed_then(customer_id, found)) if past is not None else None
+
+
+def _lapsed_then(customer_id: str, found: StateAt) -> list[LapsedConsent]:
+    """The consents the customer held at the moment asked about that had lapsed by then (expiry not yet known then)."""
+    day = found.valid_at.astimezone(UTC).date()
+    consents = found.state.consents if found.state is not None else ()
+    return [
+        LapsedConsent(customer_id, c.purpose.value, c.channel.value, c.company, c.lapses_on)
+        for c in sorted(consents, key=lambda c: (c.lapses_on or day, c.purpose.value, c.channel.value, c.company))
+        if c.lapses_on is not None and c.lapses_on <= day
+    ]
+
+
+def _with_lapses(record: dict[str, Any], lapsed: list[LapsedConsent]) -> dict[str, Any]:
+    """The record with the consents past their lapse date taken out of `active_consents` (contactability does not count
+    them either) and listed as `lapsed_consents`, placed right after it."""
+    shown: dict[str, Any] = {}
+    for key, value in record.items():
+        shown[key] = max(0, value - len(lapsed)) if key == "active_consents" and isinstance(value, int) else value
+        if key == "active_consents":
+            shown["lapsed_consents"] = lapsed
+    shown.setdefault("lapsed_consents", lapsed)
+    return shown
 
 
 @advise_on_failure

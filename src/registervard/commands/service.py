@@ -44,7 +44,7 @@ def worker() -> None:
 def project(
     until_caught_up: Annotated[bool, typer.Option(help="Stop once every projection has every event in the log.")] = False,
     only: Annotated[
-        list[str] | None, typer.Option(help="Run only this projection (repeatable): register, audit, or downstream (the publisher).")
+        list[str] | None, typer.Option(help="Run only this projection (repeatable): register, audit, or downstream (the publisher); any case.")
     ] = None,
 ) -> None:
     """Keep the projections current from the event log, and publish changed customers to the downstream topic."""
@@ -56,7 +56,7 @@ def project(
     # down (the bootstrap's engine would not), and a supervisor restarts them when they give up.
     settings = bootstrap().settings
     _serve_metrics(settings.projection_metrics_port)
-    wanted = set(only or ())
+    wanted = {name.lower() for name in only or ()}  # projection names are lower case; any case names the same one
     with_publisher = not wanted or "downstream" in wanted
     try:
         chosen = projections(settings, sorted(wanted - {"downstream"})) if wanted != {"downstream"} else []

@@ -3,14 +3,15 @@
 The answer is the call list again, with three columns added: "Får ringas" (ja/nej), "Skäl" (the reason codes that
 decided, stable for scripts) and "Förklaring" (what they mean and what to do, in Swedish). `--output washed.xlsx`
 writes a workbook, any other name CSV in the input's delimiter (`;` for a workbook's list), both through
-`projections.spreadsheet_output`. Input cells are written back as they were read: a date stays a date.
+`projections.spreadsheet_output`. Input cells are written back as they were read: a date stays a date. Progress
+bars on standard error (reading, looking up, washing, writing) show how far a long list has come.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from events.contactability import load_rules
 from projections.spreadsheet_output import DEFAULT_DELIMITER, NO, YES, CsvWriter, WorkbookWriter, check_writable, spreadsheet_writer
-from projections.wash import WashResult, WashRow, load_states_for, phones_of, wash
+from projections.wash import Washer, WashResult, WashRow, load_states_for, phones_of
 from projections.wash_reasons import deciding, explain
 from registervard.bootstrap import bootstrap
-from registervard.console import advise_on_failure, errors, fail, parse_moment
-from registervard.importing import cell_text, csv_delimiter, read_table
+from registervard.console import advise_on_failure, errors, fail, parse_moment, progress
+from registervard.importing import cell_text, csv_delimiter, read_table, row_estimate
 
 PHONE_HEADERS = ("telefon", "telefonnummer", "mobil", "mobilnummer", "phone", "phone number", "nummer", "number", "tel")
 ID_HEADERS = ("kundnummer", "kundnr", "kundid", "kund-id", "customer_id", "customer id", "customer number")
@@ -99,33 +100,49 @@ def wash_command(
             check_writable(output)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--output") from None
-    try:
-        header, rows, cells = _read(file, phone_column, id_column)
-    except ValueError as error:  # the file cannot be read as a table (spreadsheet_files.UnreadableFile): advice, no traceback
-        fail(f"{file.name} {error}")
     services = bootstrap()
-    with Session(services.engine) as session:
-        by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
-    results = wash(rows, by_phone, company, moment, load_rules(services.settings.contact_rules), states_by_id=by_id)
+    rules = load_rules(services.settings.contact_rules)
+    # A bar per step on standard error (standard output may be the answer): a long list takes a while.
+    with progress() as bar:
+        reading = bar.add_task("Reading rows", total=row_estimate(file))
+        try:
+            header, rows, cells = _read(file, phone_column, id_column, on_row=lambda: bar.advance(reading))
+        except ValueError as error:  # the file cannot be read as a table (spreadsheet_files.UnreadableFile): advice, no traceback
+            fail(f"{file.name} {error}")
+        bar.update(reading, total=bar.tasks[reading].completed)
+        looking = bar.add_task("Looking up customers", total=None)
+        with Session(services.engine) as session:
+            by_phone, by_id = load_states_for(session, phones_of(rows), [r.customer_id for r in rows if r.customer_id])
+        bar.update(looking, total=1, completed=1)
+        washer = Washer(by_phone, company, moment, rules, states_by_id=by_id)  # what `projections.wash.wash` does, a row at a time
+        washing = bar.add_task("Washing rows", total=len(rows))
+        results = []
+        for row in rows:
+            results.append(washer.wash_row(row))
+            bar.advance(washing)
 
-    answered = {_key(a) for a in ANSWER_HEADER}
-    kept = [i for i, h in enumerate(header) if _key(h) not in answered]
-    columns = [*(header[i] for i in kept), *ANSWER_HEADER]
-    delimiter = csv_delimiter(file) if file.suffix.lower() == ".csv" else DEFAULT_DELIMITER
-    writer: CsvWriter | WorkbookWriter
-    if output is None:
-        writer = CsvWriter(sys.stdout, columns, delimiter=delimiter, lineterminator="\n")
-    else:
-        writer = spreadsheet_writer(output, columns, delimiter=delimiter, title="Ringlista")
-    with writer:
-        for row_cells, result in zip(cells, results, strict=True):
-            writer.write([*(row_cells[i] for i in kept), *answer_cells(result)])
+        answered = {_key(a) for a in ANSWER_HEADER}
+        kept = [i for i, h in enumerate(header) if _key(h) not in answered]
+        columns = [*(header[i] for i in kept), *ANSWER_HEADER]
+        delimiter = csv_delimiter(file) if file.suffix.lower() == ".csv" else DEFAULT_DELIMITER
+        writer: CsvWriter | WorkbookWriter
+        if output is None:
+            writer = CsvWriter(sys.stdout, columns, delimiter=delimiter, lineterminator="\n")
+        else:
+            writer = spreadsheet_writer(output, columns, delimiter=delimiter, title="Ringlista")
+        writing = bar.add_task(f"Writing {output.name if output else 'the answer'}", total=len(rows))
+        with writer:
+            for row_cells, result in zip(cells, results, strict=True):
+                writer.write([*(row_cells[i] for i in kept), *answer_cells(result)])
+                bar.advance(writing)
     errors.print(summary(results, company, moment, output), highlight=False, soft_wrap=True, markup=False)
 
 
-def _read(file: Path, phone_column: str | None, id_column: str | None) -> tuple[list[str], list[WashRow], list[list[Any]]]:
+def _read(
+    file: Path, phone_column: str | None, id_column: str | None, *, on_row: Callable[[], None] = lambda: None
+) -> tuple[list[str], list[WashRow], list[list[Any]]]:
     """The call list's header, its rows, and each row's cells as read (a workbook's dates and numbers as such), by
-    position: two columns may have the same header, or none."""
+    position: two columns may have the same header, or none. `on_row` is called for each row read (blank ones too)."""
     raw_header, table = read_table(file)
     header = [cell_text(h) for h in raw_header]
     phone_at, id_at = _column(header, phone_column, PHONE_HEADERS), _column(header, id_column, ID_HEADERS)
@@ -133,6 +150,7 @@ def _read(file: Path, phone_column: str | None, id_column: str | None) -> tuple[
         fail("no phone number or customer id column found; name it with --phone-column or --id-column.")
     rows, kept = [], []
     for _, cells in table:
+        on_row()
         if not any(cell_text(c) for c in cells):
             continue
         cells = [*cells, *[None] * (len(header) - len(cells))]
