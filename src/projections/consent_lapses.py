@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -60,3 +61,15 @@ def lapses_not_recorded(session: Session, *, today: date | None = None) -> tuple
         select(func.count(), func.min(ConsentRow.lapses_on)).where(ConsentRow.lapses_on.is_not(None), ConsentRow.lapses_on <= day)
     ).one()
     return int(count or 0), oldest
+
+
+def with_lapsed_consents(record: dict[str, Any], lapsed: list[LapsedConsent]) -> dict[str, Any]:
+    """A register row with the consents past their lapse date taken out of `active_consents` (contactability does not
+    count them either) and listed as `lapsed_consents`, right after it: what `customer show` and the API answer."""
+    shown: dict[str, Any] = {}
+    for key, value in record.items():
+        shown[key] = max(0, value - len(lapsed)) if key == "active_consents" and isinstance(value, int) else value
+        if key == "active_consents":
+            shown["lapsed_consents"] = lapsed
+    shown.setdefault("lapsed_consents", lapsed)
+    return shown

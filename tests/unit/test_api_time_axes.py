@@ -105,3 +105,22 @@ async def test_a_past_row_is_history_which_a_reader_may_not_see(app):
     refused = await get(app, f"/customers/{ANNA}", "reader", valid_at="2025-02-15T10:00:00Z")
     assert refused.status_code == 403 and refused.json()["error"] == "FORBIDDEN_FOR_ROLE" and "customer_service" in refused.json()["message"]
     assert (await get(app, f"/customers/{ANNA}", "reader")).status_code == 200
+
+
+async def test_a_consent_past_its_lapse_date_is_not_active_in_the_row_even_before_its_expiry_is_recorded(tmp_path):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'register.db'}", kafka="127.0.0.1:1", api_rate_limit="1000000/second"))
+    given = ConsentGiven(
+        envelope=envelope(ANNA, on=datetime(2025, 1, 1, 9, tzinfo=UTC)),
+        purpose=ConsentPurpose.TELEMARKETING,
+        channel=Channel.PHONE,
+        company=ACME,
+        overrides_nix=True,  # lapses after 3 months, long before today
+    )
+    events = [parse_event(person(ANNA, occurred_at="2024-12-01T09:00:00Z", recorded_at="2024-12-01T09:00:00Z")), given]  # no ConsentExpired yet
+    records = [LogRecord(topic="events", partition=0, offset=n, value=codec.encode(e)) for n, e in enumerate(events)]
+    apply_batch(app.state.database.engine(), RegisterProjection(), records)
+
+    row = (await get(app, f"/customers/{ANNA}", "customer_service")).json()
+    assert row["active_consents"] == 0, "as contact checks count it: lapsed"
+    assert [(c["purpose"], c["company"], c["expiry_recorded"]) for c in row["lapsed_consents"]] == [("TELEMARKETING", ACME, False)]
+    assert "lapsed_consents" not in (await get(app, f"/customers/{ANNA}", "reader")).json(), "a reader sees no consent detail"

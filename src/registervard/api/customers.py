@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from events.contactability import decision_document, load_rules, may_contact
 from events.identity import IdentityNumberError
+from projections.consent_lapses import lapsed_consents, with_lapsed_consents
 from projections.data_keys import key_store
 from projections.history_at import record_at, state_at_moment
 from projections.lookup import lookup_hash
@@ -99,7 +100,11 @@ def get_customer(
             row = session.get(CustomerRow, customer_id)
             if row is None:
                 raise not_found()
-            record = record_dict(row)
+            # As `customer show` and contactability: a consent past its lapse date is not active, though the register
+            # holds it until its expiry is recorded.
+            lapsed = lapsed_consents(session, customer_id)
+            record = with_lapsed_consents(record_dict(row), lapsed)
+            record["lapsed_consents"] = [c.as_dict() for c in lapsed]
     else:
         if not may_call(principal.role, "history"):
             raise ApiError(

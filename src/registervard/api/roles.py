@@ -40,7 +40,7 @@ ROLE_ENDPOINTS: Mapping[str, frozenset[str]] = MappingProxyType(
 
 ROLE_HIDDEN_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "reader": frozenset({"active_consents", "nix_registered"}),
+        "reader": frozenset({"active_consents", "lapsed_consents", "nix_registered"}),
     }
 )
 """Register-row fields a role does not see. A reader gets the register row without its consent and NIX detail."""

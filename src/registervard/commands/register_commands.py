@@ -11,12 +11,13 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from events.validation import is_identity_number
-from projections.consent_lapses import LapsedConsent, lapsed_consents
+from projections.consent_lapses import LapsedConsent, lapsed_consents, with_lapsed_consents
 from projections.history_at import StateAt, record_at, state_at_moment
 from projections.read import company_contacts, customer_record
 from registervard.bootstrap import bootstrap
 from registervard.commands.time_axes import KnownAt, ValidAt, moment_option
 from registervard.console import advise_on_failure, console, fail, run
+from registervard.listings import folded, whole
 from registervard.worker_report import WorkersReport, worker_report
 
 
@@ -107,7 +108,15 @@ def quarantine(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     if not records:
         console.print("No quarantined log records.")
         return
-    table = Table("projection", "partition", "offset", "code", "reason", "since")
+    # Whole ids and codes (an operator acts on them); the reason wraps rather than being cut.
+    table = Table(
+        whole("projection", [str(r["projection"]) for r in records]),
+        "partition",
+        "offset",
+        whole("code", [str(r["code"]) for r in records]),
+        folded("reason", min_width=20),
+        "since",
+    )
     for r in records:
         table.add_row(str(r["projection"]), str(r["partition"]), str(r["offset"]), str(r["code"]), str(r["reason"]), str(r["quarantined_at"]))
     console.print(table)
@@ -156,14 +165,14 @@ def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | No
         if record is None:
             return None
         with Session(services.engine) as session:
-            return _with_lapses(record, lapsed_consents(session, customer_id))
+            return with_lapsed_consents(record, lapsed_consents(session, customer_id))
     with Session(services.engine) as session:
         found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=services.keys)
     past = record_at(found)
     if past is None and found.known:
         behind = " (the audit trail holds none of their events: is the audit projection running?)" if found.trail_events == 0 else ""
         fail(f"{customer_id} was not a registered customer at {found.valid_at.isoformat()} as known at {found.known_at.isoformat()}{behind}.")
-    return _with_lapses(past, _lapsed_then(customer_id, found)) if past is not None else None
+    return with_lapsed_consents(past, _lapsed_then(customer_id, found)) if past is not None else None
 
 
 def _lapsed_then(customer_id: str, found: StateAt) -> list[LapsedConsent]:
@@ -175,18 +184,6 @@ def _lapsed_then(customer_id: str, found: StateAt) -> list[LapsedConsent]:
         for c in sorted(consents, key=lambda c: (c.lapses_on or day, c.purpose.value, c.channel.value, c.company))
         if c.lapses_on is not None and c.lapses_on <= day
     ]
-
-
-def _with_lapses(record: dict[str, Any], lapsed: list[LapsedConsent]) -> dict[str, Any]:
-    """The record with the consents past their lapse date taken out of `active_consents` (contactability does not count
-    them either) and listed as `lapsed_consents`, placed right after it."""
-    shown: dict[str, Any] = {}
-    for key, value in record.items():
-        shown[key] = max(0, value - len(lapsed)) if key == "active_consents" and isinstance(value, int) else value
-        if key == "active_consents":
-            shown["lapsed_consents"] = lapsed
-    shown.setdefault("lapsed_consents", lapsed)
-    return shown
 
 
 @advise_on_failure
@@ -204,8 +201,9 @@ def customer_contacts(
     title = view["company_name"] or company_id
     if view["kind"] != "COMPANY":
         console.print(f"[yellow]{company_id} is not registered as a company;[/yellow] contact persons who name it are listed all the same.")
-    table = Table("contact person", "name", "status", "left on", title=f"Contact persons of {title}")
-    for person in [*view["contact_persons"], *view["former_contact_persons"]]:
+    people = [*view["contact_persons"], *view["former_contact_persons"]]
+    table = Table(whole("contact person", [p["customer_id"] for p in people]), folded("name"), "status", "left on", title=f"Contact persons of {title}")
+    for person in people:
         name = " ".join(part for part in (person["given_names"], person["surname"]) if part) or ("(protected identity)" if person["protected"] else "")
         table.add_row(person["customer_id"], name, person["status"], str(person["left_on"]) if person["left_on"] else "")
     console.print(table)
