@@ -111,17 +111,24 @@ class Register:
 
     def _row(self, i: int, rng: random.Random) -> list[object]:
         company = i % 100 == 90
+        taken = set(self.identity.values())
+        while True:  # two people drawn with the same number would be a duplicate the test did not plant (1-2% of runs)
+            if company:
+                nine = f"556{rng.randint(0, 999999):06d}"
+                ten = nine + str(luhn_check_digit(nine))
+                identity = "16" + ten
+            else:
+                born = date(1940, 1, 1) + timedelta(days=rng.randint(0, 60 * 365))
+                nine = f"{born:%y%m%d}{rng.randint(1, 999):03d}"  # serial number 000 is never assigned
+                ten = nine + str(luhn_check_digit(nine))
+                identity = f"{born.year // 100}{ten}"
+            if identity not in taken:
+                break
+        self.identity[i] = identity
         if company:
-            nine = f"556{rng.randint(0, 999999):06d}"
-            ten = nine + str(luhn_check_digit(nine))
-            self.identity[i] = "16" + ten
             number: object = f"{ten[:6]}-{ten[6:]}"
         else:
-            born = date(1940, 1, 1) + timedelta(days=rng.randint(0, 60 * 365))
-            nine = f"{born:%y%m%d}{rng.randint(1, 999):03d}"  # serial number 000 is never assigned
-            ten = nine + str(luhn_check_digit(nine))
-            self.identity[i] = f"{born.year // 100}{ten}"
-            number = f"{ten[:6]}-{ten[6:]}" if i % 3 else int(self.identity[i])  # some as a spreadsheet number
+            number = f"{ten[:6]}-{ten[6:]}" if i % 3 else int(identity)  # some as a spreadsheet number
         return [
             "" if i % 100 == 50 else f"{self.prefix}-{i:04d}",
             number,
