@@ -473,14 +473,7 @@ def _draft(
     if address is not None:
         registration["address"] = address
 
-    contact: dict[str, Any] = {}
-    if get("phone"):
-        try:
-            contact["phone"] = normalise_phone(get("phone"))
-        except ValueError as error:
-            warnings.append(Refusal("phone", str(error), "INVALID_PHONE"))
-    if get("email"):
-        contact["email"] = get("email")
+    contact = _contact(get, "phone", "email", warnings)
     if contact:
         registration["contact"] = contact
 
@@ -574,14 +567,7 @@ def _contact_person(
     given, surname = parts
     company_id = company_document["customer_id"]
     registration: dict[str, Any] = {"name": {"given_names": given, "surname": surname}}
-    contact: dict[str, Any] = {}
-    if get("contact_phone"):
-        try:
-            contact["phone"] = normalise_phone(get("contact_phone"))
-        except ValueError as error:
-            warnings.append(Refusal("contact_phone", str(error), "INVALID_PHONE"))
-    if get("contact_email"):
-        contact["email"] = get("contact_email")
+    contact = _contact(get, "contact_phone", "contact_email", warnings)
     if contact:
         registration["contact"] = contact
     # The contact person's id: a keyed hash of the company's id and the name, so the same row gives the same id
@@ -612,6 +598,19 @@ def _field_of(error: Refusal) -> str:
     if error.field == "customer_id":
         return error.field
     return error.field.rsplit(".", 1)[-1]
+
+
+def _contact(get: Callable[[str], str], phone_field: str, email_field: str, warnings: list[Refusal]) -> dict[str, Any]:
+    """The contact details in a row's `phone_field` and `email_field`; a phone that is not one is left out with a warning."""
+    contact: dict[str, Any] = {}
+    if get(phone_field):
+        try:
+            contact["phone"] = normalise_phone(get(phone_field))
+        except ValueError as error:
+            warnings.append(Refusal(phone_field, str(error), "INVALID_PHONE"))
+    if get(email_field):
+        contact["email"] = get(email_field)
+    return contact
 
 
 def _drop(document: dict[str, Any], path: str) -> bool:
