@@ -21,3 +21,14 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# The console's browser tests drive Debian's Chromium through its ChromeDriver.
+# Set REGISTERVARD_SKIP_BROWSER=1 to skip this; the browser tests then fail, saying why.
+if [ -z "${REGISTERVARD_SKIP_BROWSER:-}" ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
+  echo "Installing Chromium and ChromeDriver from Debian's packages, for the console's browser tests"
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get install -y -q chromium chromium-driver >/dev/null ||
+    { $sudo_cmd apt-get update -q >/dev/null && $sudo_cmd apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
