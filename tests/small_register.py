@@ -66,8 +66,13 @@ def documents() -> list[Mapping[str, Any]]:
 
 def build(path: Path) -> str:
     """The register on a SQLite file at `path`; its database URL."""
+    return register_of(path, documents())
+
+
+def register_of(path: Path, lines: list[dict[str, Any]]) -> str:
+    """A register on a SQLite file at `path` built by the real projection from these event lines; its database URL."""
     url = f"sqlite:///{path}"
-    records = [LogRecord("registervard.events", 0, offset, codec.encode(parse_event(document))) for offset, document in enumerate(documents())]
+    records = [LogRecord("registervard.events", 0, offset, codec.encode(parse_event(document))) for offset, document in enumerate(lines)]
     engine = connect(url)
     try:
         assert apply_batch(engine, RegisterProjection(), records, MemoryKeyStore()) == []

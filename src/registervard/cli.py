@@ -30,6 +30,7 @@ from registervard.commands import (
     replay_command,
     serve,
     service,
+    spar_command,
     wash_command,
     worker_state_command,
 )
@@ -69,6 +70,7 @@ demo_app.command("generate")(demo_command.demo_generate)
 app.command("import")(importer.import_command)
 app.command("wash")(wash_command.wash_command)
 app.add_typer(nix.app, name="nix")
+app.add_typer(spar_command.app, name="spar")
 app.command("export")(export_command.export_command)
 app.command("extract")(extract_command.extract_command)
 app.add_typer(replay_command.replay_app, name="replay")

@@ -1,0 +1,119 @@
+"""`registervard spar import` end to end, through the real broker, worker and register: a change notification, a
+current-state notification and a full notification (tests/data/spar/) imported into a small register
+(tests/spar_register.py), the register then checked customer by customer; and every file imported again publishes
+nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from events.jsonlines import parse_event
+from events.publish import Publisher
+from events.topics import ensure_topics
+from projections.data_keys import key_store
+from projections.database import connect
+from projections.register import RegisterProjection
+from projections.runner import run_projection
+from projections.tables import CustomerRow
+from registervard import exit_codes
+from tests.conftest import eventually, service_env
+from tests.spar_register import CHANGES, CURRENT, FULL, documents
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def register_settings(settings, worker, tmp_path_factory):
+    """This module's topics and worker, and a register (SQLite) of its own."""
+    asyncio.run(ensure_topics(settings))
+    return replace(settings, database_url=f"sqlite:///{tmp_path_factory.mktemp('spar') / 'register.db'}")
+
+
+async def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The command line in a thread, so the projection running in this event loop goes on meanwhile."""
+    command = [sys.executable, "-m", "registervard", *args]
+    return await asyncio.to_thread(subprocess.run, command, env={**env, "COLUMNS": "300"}, capture_output=True, text=True, timeout=300)
+
+
+@asynccontextmanager
+async def register_running(settings):
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_projection(settings, RegisterProjection(), keys=key_store(settings), stop=stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+
+
+def register(url: str) -> dict[str, CustomerRow]:
+    engine = connect(url)
+    try:
+        with Session(engine) as session:
+            rows = session.scalars(select(CustomerRow)).all()
+            session.expunge_all()
+            return {row.customer_id: row for row in rows}
+    finally:
+        engine.dispose()
+
+
+async def test_notification_files_change_the_register_customer_by_customer_and_a_second_import_publishes_nothing(register_settings):
+    env, url = service_env(register_settings), register_settings.database_url
+    async with register_running(register_settings):
+        async with Publisher(register_settings) as publisher:
+            await publisher.publish([parse_event(d) for d in documents()])
+
+        async def everyone():
+            return len(register(url)) == 11 and register(url)["C-LIFT"].protected
+
+        await eventually(everyone, timeout=120, what="the register's customers")
+
+        published = []
+        for file, status in ((CHANGES, exit_codes.SOME_REFUSED), (CURRENT, exit_codes.OK), (FULL, exit_codes.OK)):
+            result = await cli("spar", "import", str(file), "--wait", "--wait-timeout", "240", env=env)
+            assert result.returncode == status, result.stdout + result.stderr
+            assert "Traceback" not in result.stderr
+            published.append(result.stdout.splitlines()[1])
+        assert published == [
+            "8 event(s) published: AddressChanged 2, CivilStatusChanged 1, CustomerDeceased 1, CustomerEmigrated 1, NameChanged 2, ProtectedIdentitySet 1.",
+            "3 event(s) published: AddressChanged 1, CustomerDeregistered 1, MarketingOptOut 1.",
+            "2 event(s) published: AddressChanged 1, ProtectedIdentityLifted 1.",
+        ]
+
+        rows = register(url)
+
+        def row(customer_id: str, *columns: str) -> tuple:
+            return tuple(getattr(rows[customer_id], column) for column in columns)
+
+        person = ("status", "protected", "given_names", "surname", "care_of", "street", "postal_code", "city", "country")
+        assert row("C-ANNA", *person, "civil_status", "address_since") == (
+            *("ACTIVE", False, "Anna Maria", "Berg", None, "Ågatan 2", "22100", "LUND", "SE"),
+            *("MARRIED", date(2025, 5, 1)),
+        )
+        assert row("C-PROT", *person) == ("ACTIVE", True, None, None, None, None, None, None, None)  # protected: nothing shown
+        assert row("C-BAD", *person) == ("ACTIVE", False, "Helga", "Lind", None, "Storgatan 1", "11122", "Stockholm", "SE")  # new name, old address
+        assert row("C-DEAD", "status", "deceased_on", "street") == ("DECEASED", date(2025, 5, 8), "Storgatan 1")
+        assert row("C-EMIG", "status", "emigrated_on", "street", "postal_code", "city", "country") == (
+            *("EMIGRATED", date(2025, 4, 1)),
+            *("Karl Johans gate 1", "", "0154 OSLO", "NO"),
+        )
+        assert row("C-GONE", "status", "deregistration_cause", "deregistered_on") == ("DEREGISTERED", "OB", date(2025, 3, 1))
+        assert row("C-POST", "street", "postal_code", "city", "marketing_opt_outs") == ("Box 123", "11122", "STOCKHOLM", "POST")
+        assert row("C-SAME", *person, "events_applied") == ("ACTIVE", False, "Gustav", "Svensson", None, "Storgatan 1", "11122", "Stockholm", "SE", 1)
+        assert row("C-LIFT", *person) == ("ACTIVE", False, "Ivar", "Svensson", None, "Storgatan 1", "11122", "Stockholm", "SE")
+        assert row("C-SAMO", "care_of", "street", "postal_code", "city") == ("Hamnkontoret", "Hamngatan 5", "41101", "GÖTEBORG")
+        assert row("C-CO", "kind", "company_name", "events_applied") == ("COMPANY", "Exempel AB", 1)
+
+        for file, status in ((CHANGES, exit_codes.SOME_REFUSED), (CURRENT, exit_codes.OK), (FULL, exit_codes.OK)):
+            again = await cli("spar", "import", str(file), env=env)
+            assert again.returncode == status, again.stdout + again.stderr
+            assert again.stdout.splitlines()[1] == "0 event(s) published."

@@ -1,0 +1,176 @@
+"""What a SPAR record says has changed (events/spar_changes.py): plain records and states in, events out. Only what
+differs from the customer's state is published, with SPAR as the source; a protected person's record without name and
+address blanks nothing; and once the events are folded in, the same record gives nothing (ids derived from content)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from events.catalog import (
+    AddressChanged,
+    Channel,
+    CivilStatus,
+    CivilStatusChanged,
+    CustomerDeceased,
+    CustomerDeregistered,
+    CustomerEmigrated,
+    CustomerImmigrated,
+    MarketingOptOut,
+    NameChanged,
+    PersonName,
+    PostalAddress,
+    ProtectedIdentityLifted,
+    ProtectedIdentitySet,
+    Protection,
+)
+from events.customer import CustomerState, Status, fold
+from events.jsonlines import parse_event
+from events.spar_changes import changes
+from events.spar_elements import TABLE_PATH, AddressKind, load_table, parse_table
+from events.spar_records import Part, SparAddress, SparCivilStatus, SparDeregistration, SparName, SparProtection, SparRecord, Where
+from tests.builders import VALID_PERSONNUMMER, line, person
+
+NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
+AS_OF = date(2025, 6, 1)
+HERE = Where(line=3, path="/SPARExport/AviseringPost[1]")
+STORGATAN = PostalAddress(street="Storgatan 1", postal_code="11122", city="Stockholm")
+
+
+def state(*documents) -> CustomerState:
+    """Anna Svensson, Storgatan 1, 111 22 Stockholm, registered on 2025-01-10; then `documents`."""
+    registered = person()
+    del registered["registration"]["contact"]
+    result = fold([parse_event(d, now=NOW) for d in (registered, *documents)])
+    assert result is not None
+    return result
+
+
+def record(**parts) -> SparRecord:
+    flags = (
+        SparProtection(protection=Protection.SKYDDAD_FOLKBOKFORING, flagged=False, since=None, where=HERE),
+        SparProtection(protection=Protection.SEKRETESSMARKERING, flagged=False, since=None, where=HERE),
+    )
+    return SparRecord(where=HERE, identity_number=VALID_PERSONNUMMER, last_changed=date(2025, 5, 2), **{"protections": flags, **parts})
+
+
+def address(kind: AddressKind, since: date | None, **fields) -> SparAddress:
+    return SparAddress(kind=kind, address=replace(STORGATAN, **fields), valid_from=since, valid_to=None, where=HERE)
+
+
+def compare(found: SparRecord, current: CustomerState):
+    return changes(found, current, as_of=AS_OF, fallback_day=AS_OF, now=NOW)
+
+
+def test_a_marriage_and_a_move_publish_what_changed_from_spar_and_the_same_record_again_publishes_nothing():
+    before = state()
+    married = SparName(name=PersonName(given_names="Anna Maria", surname="Berg"), valid_from=date(2025, 4, 20), valid_to=None, where=HERE)
+    maiden = SparName(name=PersonName(given_names="Anna", surname="Svensson"), valid_from=date(1981, 12, 18), valid_to=date(2025, 4, 19), where=HERE)
+    found = record(
+        names=(maiden, married),
+        addresses=(address(AddressKind.FOLKBOKFORINGSADRESS, date(2025, 5, 1), street="Ågatan 2", postal_code="22100", city="LUND"),),
+        civil_status=SparCivilStatus(status=CivilStatus.MARRIED, since=date(2025, 4, 20), where=HERE),
+    )
+    result = compare(found, before)
+    assert [type(e) for e in result.events] == [NameChanged, AddressChanged, CivilStatusChanged]
+    name, moved, civil = result.events
+    assert {e.envelope.source for e in result.events} == {"SPAR"}
+    assert (name.name, name.effective_date) == (married.name, date(2025, 4, 20))
+    assert (moved.address, moved.effective_date) == (PostalAddress(street="Ågatan 2", postal_code="22100", city="LUND"), date(2025, 5, 1))
+    assert (civil.civil_status, civil.effective_date) == (CivilStatus.MARRIED, date(2025, 4, 20))
+    assert result.state.name == married.name and result.state.civil_status is CivilStatus.MARRIED
+    assert [e.event_id for e in compare(found, before).events] == [e.event_id for e in result.events]  # ids from content
+    assert compare(found, fold(list(result.events), before)).events == ()
+
+
+def test_case_and_spacing_are_no_change():
+    found = record(
+        names=(SparName(name=PersonName(given_names="ANNA", surname="svensson"), valid_from=None, valid_to=None, where=HERE),),
+        addresses=(address(AddressKind.FOLKBOKFORINGSADRESS, None, street="STORGATAN  1", city="STOCKHOLM"),),
+    )
+    assert compare(found, state()).events == ()
+
+
+def test_a_protected_persons_record_without_name_and_address_sets_the_protection_and_blanks_nothing():
+    flags = (
+        SparProtection(protection=Protection.SKYDDAD_FOLKBOKFORING, flagged=False, since=None, where=HERE),
+        SparProtection(protection=Protection.SEKRETESSMARKERING, flagged=True, since=date(2025, 4, 15), where=HERE),
+    )
+    result = compare(record(protections=flags), state())
+    assert [type(e) for e in result.events] == [ProtectedIdentitySet]
+    assert result.events[0].protection is Protection.SEKRETESSMARKERING
+    assert result.events[0].envelope.occurred_at == datetime(2025, 4, 15, tzinfo=UTC)
+    assert result.state.name == PersonName(given_names="Anna", surname="Svensson") and result.state.address == STORGATAN
+    # Already protected: nothing; and a name or address that did come with a protected record is not read.
+    odd = record(protections=flags, names=(SparName(name=PersonName(given_names="X", surname="Y"), valid_from=None, valid_to=None, where=HERE),))
+    assert compare(odd, result.state).events == ()
+
+
+def test_the_protection_is_lifted_only_when_every_flag_is_delivered_and_says_nej():
+    protected = state(line("ProtectedIdentitySet", protection="SKYDDAD_FOLKBOKFORING"))
+    result = compare(record(), protected)
+    assert [type(e) for e in result.events] == [ProtectedIdentityLifted]
+    assert compare(replace(record(), protections=record().protections[:1]), protected).events == ()  # one flag missing: unknown
+
+
+def test_a_death_an_emigration_and_another_cause_each_publish_their_own_event_once():
+    died = record(deregistration=SparDeregistration(cause="AV", on=date(2025, 5, 10), date_of_death=date(2025, 5, 8), where=HERE))
+    result = compare(died, state())
+    assert [(type(e), e.date_of_death) for e in result.events] == [(CustomerDeceased, date(2025, 5, 8))]
+    assert result.state.status is Status.DECEASED and compare(died, result.state).events == ()
+
+    oslo = address(AddressKind.UTLANDSADRESS, date(2025, 4, 1), street="Karl Johans gate 1", postal_code="", city="0154 OSLO", country="NO")
+    emigrated = record(addresses=(oslo,), deregistration=SparDeregistration(cause="UV", on=date(2025, 4, 1), date_of_death=None, where=HERE))
+    result = compare(emigrated, state())
+    assert [type(e) for e in result.events] == [AddressChanged, CustomerEmigrated]
+    assert (result.events[1].effective_date, result.events[1].destination_country) == (date(2025, 4, 1), "NO")
+    assert result.state.status is Status.EMIGRATED and compare(emigrated, result.state).events == ()
+
+    missing = record(deregistration=SparDeregistration(cause="OB", on=date(2025, 3, 1), date_of_death=None, where=HERE))
+    result = compare(missing, state())
+    assert [(type(e), e.cause, e.effective_date) for e in result.events] == [(CustomerDeregistered, "OB", date(2025, 3, 1))]
+    assert compare(missing, result.state).events == ()
+
+
+def test_the_special_postal_address_is_the_registers_address_even_when_dated_before_the_registers_own():
+    box = address(AddressKind.SARSKILD_POSTADRESS, date(2024, 6, 1), street="Box 123")
+    found = record(addresses=(address(AddressKind.FOLKBOKFORINGSADRESS, date(2020, 1, 1)), box))
+    result = compare(found, state())
+    assert [(type(e), e.address.street, e.effective_date) for e in result.events] == [(AddressChanged, "Box 123", date(2025, 1, 10))]
+    assert result.state.address == box.address
+    # An address that could not be read leaves every address out: the one left might not be the postal one.
+    assert compare(replace(found, left_out=frozenset({Part.ADDRESSES})), state()).events == ()
+
+
+def test_an_emigrant_registered_in_sweden_again_returns_and_a_marketing_block_opts_out_of_post():
+    abroad = state(line("CustomerEmigrated", effective_date="2024-03-01"))
+    home = address(AddressKind.FOLKBOKFORINGSADRESS, date(2025, 2, 1), street="Hemvägen 3")
+    result = compare(record(addresses=(home,), direct_marketing_block=True), abroad)
+    assert [type(e) for e in result.events] == [CustomerImmigrated, MarketingOptOut]
+    assert result.events[1].channel is Channel.POST
+    assert result.state.status is Status.ACTIVE and result.state.address == home.address
+    assert compare(record(addresses=(home,), direct_marketing_block=True), result.state).events == ()
+
+
+@pytest.mark.parametrize("document", [line("CustomerErased", reason="CUSTOMER_REQUEST"), None])
+def test_an_erased_customer_or_a_company_takes_nothing(document):
+    if document is None:
+        company = line("CustomerRegistered", customer_kind="COMPANY", registration={"identity_number": "165560360793", "company_name": "Exempel AB"})
+        current = fold([parse_event(company, now=NOW)])
+    else:
+        current = state(document)
+    assert current is not None
+    assert compare(record(deregistration=SparDeregistration(cause="AV", on=None, date_of_death=date(2025, 5, 8), where=HERE)), current).events == ()
+
+
+def test_the_table_is_data_and_a_code_it_cannot_map_is_refused_naming_the_key():
+    table = load_table()
+    assert table.civil_statuses["G"] is CivilStatus.MARRIED and table.cause_code("a") == "AV" and table.country("Norge") == "NO"
+    assert "person.direct_marketing_block" in table.unconfirmed
+    data = tomllib.loads(TABLE_PATH.read_text(encoding="utf-8"))
+    data["civil_status"]["codes"]["X"] = "SINGLE"
+    with pytest.raises(ValueError, match=r"civil_status.codes.X: 'SINGLE' is not one of"):
+        parse_table(data)
