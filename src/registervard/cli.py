@@ -18,6 +18,7 @@ from registervard.commands import (
     contact,
     deadletter_commands,
     demo_command,
+    duplicates_command,
     erase,
     export_command,
     extract_command,
@@ -66,6 +67,7 @@ app.command("quarantine")(register_commands.quarantine)
 customer_app.command("show")(register_commands.customer_show)
 customer_app.command("contacts")(register_commands.customer_contacts)
 customer_app.command("find")(find_command.customer_find)
+app.add_typer(duplicates_command.app, name="duplicates")
 demo_app.command("generate")(demo_command.demo_generate)
 app.command("import")(importer.import_command)
 app.command("wash")(wash_command.wash_command)

@@ -202,6 +202,7 @@ def requests_for(served: Served) -> dict[str, tuple[str, str, dict]]:
         "audit_verify": ("GET", "/audit/verify", {}),
         "wash": ("POST", "/wash", {"json": {"company": ACME, "rows": [{"customer_id": a}]}}),
         "erase": ("POST", f"/customers/{served.dora}/erase", {"json": {"reason": "CUSTOMER_REQUEST"}}),
+        "duplicates_find": ("GET", "/duplicates", {"params": {"limit": 5}}),
     }
 
 

@@ -23,6 +23,7 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
         "audit_verify": "GET /audit/verify",
         "wash": "POST /wash",
         "erase": "POST /customers/{customer_id}/erase",
+        "duplicates_find": "GET /duplicates",
     }
 )
 """Every protected endpoint, by the name the roles table uses. /health, /ready and /docs need no key."""
