@@ -78,6 +78,9 @@ class Settings:
     """Where people write to use their rights (REGISTERVARD_CONTROLLER_EMAIL)."""
     dpo_email: str | None = None
     """The data protection officer's e-mail address (REGISTERVARD_DPO_EMAIL)."""
+    console_secret: str | None = field(default=None, repr=False)
+    """Signs the web console's session cookies (REGISTERVARD_CONSOLE_SECRET); None: a random secret per API process,
+    so sessions end when it restarts and are not shared between processes (set it when several serve one console)."""
 
     @property
     def key_store_url(self) -> str:
@@ -137,6 +140,7 @@ class Settings:
             controller_address=_text(env.get("REGISTERVARD_CONTROLLER_ADDRESS")),
             controller_email=_text(env.get("REGISTERVARD_CONTROLLER_EMAIL")),
             dpo_email=_text(env.get("REGISTERVARD_DPO_EMAIL")),
+            console_secret=env.get("REGISTERVARD_CONSOLE_SECRET") or None,
         )
 
 

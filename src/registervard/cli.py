@@ -23,6 +23,7 @@ from registervard.commands import (
     export_command,
     extract_command,
     find_command,
+    health_command,
     importer,
     nix,
     projection_commands,
@@ -63,6 +64,7 @@ app.command()(service.worker)
 app.add_typer(worker_state_command.app, name="worker-state")
 app.command()(service.project)
 app.command()(register_commands.status)
+app.command("health")(health_command.health_command)
 app.command("quarantine")(register_commands.quarantine)
 customer_app.command("show")(register_commands.customer_show)
 customer_app.command("contacts")(register_commands.customer_contacts)

@@ -208,7 +208,8 @@ def requests_for(served: Served) -> dict[str, tuple[str, str, dict]]:
 
 def test_every_role_gets_200_exactly_on_the_endpoints_the_roles_table_gives_it_and_403_elsewhere(served):
     calls = requests_for(served)
-    assert set(calls) == set(ENDPOINTS), "a new endpoint needs a request here"
+    api = {name for name, route in ENDPOINTS.items() if not route.split(" ", 1)[1].startswith("/console/")}  # the console's own pages are tested with it
+    assert set(calls) == api, "a new endpoint needs a request here"
     outcome, expected = {}, {}
     for role in ROLES:
         for endpoint, (method, path, kwargs) in calls.items():

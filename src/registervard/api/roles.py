@@ -24,6 +24,8 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
         "wash": "POST /wash",
         "erase": "POST /customers/{customer_id}/erase",
         "duplicates_find": "GET /duplicates",
+        "health_report": "GET /console/health",  # console pages only (no API route): the register health report
+        "deadletters": "GET /console/deadletters",  # console pages only: list, inspect, correct, retry, resolve dead letters
     }
 )
 """Every protected endpoint, by the name the roles table uses. /health, /ready and /docs need no key."""
@@ -33,7 +35,7 @@ ROLE_ENDPOINTS: Mapping[str, frozenset[str]] = MappingProxyType(
         "reader": frozenset({"customer", "contact_persons"}),
         "marketing": frozenset({"contactability", "wash"}),
         "customer_service": frozenset({"customer", "lookup", "find", "history", "contactability", "contact_persons"}),
-        "auditor": frozenset({"history", "changes", "audit_verify"}),
+        "auditor": frozenset({"history", "changes", "audit_verify", "health_report"}),
         "admin": frozenset(ENDPOINTS),  # everything, also what is added to ENDPOINTS later ("erase")
     }
 )

@@ -12,19 +12,21 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from events.deadletters import DeadLetter, read_dead_letters, resend
+from events.deadletters import DeadLetter, read_dead_letters
 from events.jsonlines import to_json
-from projections.deadletter_resolutions import MAX_NOTE, How, Resolution, resolutions, resolve
+from projections.deadletter_resolutions import MAX_NOTE, Resolution, resolutions
 from registervard import exit_codes
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, fail, run
+from registervard.deadletter_actions import choose, letter_document, mark_resolved, state_of
+from registervard.deadletter_actions import retry as retry_letters
 from registervard.listings import folded, whole
 
 app = typer.Typer(help="Refused events on the dead-letter topic: list, export for correction, send again, mark resolved.", no_args_is_help=True)
@@ -35,13 +37,10 @@ EVENT_ID_WIDTH = 36
 
 def _letters(refs: list[str] | None = None, code: str | None = None) -> list[DeadLetter]:
     letters = run(read_dead_letters(bootstrap().settings))
-    by_ref = {letter.ref: letter for letter in letters}
-    unknown = [ref for ref in refs or [] if ref not in by_ref]
+    chosen, unknown = choose(letters, refs, code)
     if unknown:
         fail(f"no dead letter {', '.join(unknown)}; `registervard deadletters list --all` shows them as partition:offset.")
-    chosen = [by_ref[ref] for ref in refs] if refs else letters
-    wanted = code.upper() if code is not None else None  # reason codes are upper case; `--code unknown_customer` means the same
-    return [letter for letter in chosen if wanted is None or letter.reason_code == wanted]
+    return chosen
 
 
 def _resolutions(letters: list[DeadLetter]) -> dict[str, Resolution]:
@@ -69,7 +68,7 @@ def list_letters(
     resolved = _resolutions(letters)
     shown = letters if show_all else [letter for letter in letters if letter.ref not in resolved]
     if as_json:
-        print(json.dumps([_as_dict(letter, resolved.get(letter.ref)) for letter in shown]))
+        print(json.dumps([letter_document(letter, resolved.get(letter.ref)) for letter in shown]))
         return
     if shown:
         console.print(_table(shown, resolved if show_all else None))
@@ -80,21 +79,6 @@ def list_letters(
         console.print(f"{open_count} open and {len(resolved)} resolved dead letter(s)")
     else:
         console.print(f"{open_count} open dead letter(s)" + (f"; {len(resolved)} resolved (--all shows them)" if resolved else ""))
-
-
-def _as_dict(letter: DeadLetter, resolution: Resolution | None) -> dict[str, Any]:
-    return {
-        "ref": letter.ref,
-        "partition": letter.partition,
-        "offset": letter.offset,
-        "rejected_at": letter.rejected_at.isoformat(),
-        "reason_code": letter.reason_code,
-        "event_type": letter.event_type,
-        "event_id": letter.event_id,
-        "reason": letter.reason,
-        "state": "resolved" if resolution else "open",
-        "resolution": resolution.as_dict() if resolution else None,
-    }
 
 
 def _table(letters: list[DeadLetter], resolved: dict[str, Resolution] | None) -> Table:
@@ -124,9 +108,7 @@ def _table(letters: list[DeadLetter], resolved: dict[str, Resolution] | None) ->
 
 
 def _state(resolution: Resolution | None) -> str:
-    if resolution is None:
-        return "open"
-    return "retried" if resolution.how is How.RETRIED else "resolved"
+    return state_of(resolution)
 
 
 @app.command("export")
@@ -175,12 +157,8 @@ def retry(
     if not letters:
         console.print("Nothing to send: no open dead letter" + (f" with code {code}." if code else "."))
         return
-    sent: list[DeadLetter] = []
-    try:
-        run(resend(services.settings, letters, services.keys, on_sent=sent.append))
-    finally:  # those the broker took are resolved, also when a later one failed
-        if sent:
-            resolve(services.engine, topic, sent, How.RETRIED, by=_operator())
+    # Those the broker took are resolved, also when a later one failed.
+    sent = run(retry_letters(services.settings, services.engine, services.keys, letters, by=_operator()))
     console.print(
         f"Sent {len(sent)} event(s) to the intake again; the worker decides on them anew. Marked resolved (retried): "
         f"{', '.join(letter.ref for letter in sent)}. A refusal again shows as a new dead letter in `registervard deadletters list`."
@@ -207,7 +185,7 @@ def resolve_letters(
     services = bootstrap()
     topic = services.settings.dead_letter_topic
     earlier = resolutions(services.engine, topic, letters)
-    recorded = resolve(services.engine, topic, letters, How.MARKED, by=_operator(), note=note.strip())
+    recorded = mark_resolved(services.engine, topic, letters, by=_operator(), note=note.strip())
     for letter in letters:
         if letter.ref in earlier:
             was = earlier[letter.ref]

@@ -90,6 +90,7 @@ def duplicates_find(
         ),
     ] = None,
     output: Annotated[Path | None, typer.Option(help="The file to write (.xlsx or .csv); xlsx defaults to duplicates-YYYY-MM-DD.xlsx.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json, as every listing command has it.")] = False,
 ) -> None:
     """List likely duplicate customers: pairs of customer ids, each with a score (0-100) and the reasons.
 
@@ -99,7 +100,7 @@ def duplicates_find(
     alike (a family sharing an address or an e-mail). Erased customers are left out; a protected identity is compared
     by identity number only and listed without any name or address.
     """
-    chosen = _format(format_, output)
+    chosen = OutputFormat.json if as_json else _format(format_, output)
     if chosen is OutputFormat.xlsx and output is None:
         output = Path(f"duplicates-{datetime.now(UTC).date().isoformat()}.xlsx")
     engine = bootstrap().engine

@@ -42,7 +42,7 @@ def serve(
     # Imported here, not at the top: FastAPI, the API's routes and uvicorn would add their import time to every other command.
     import uvicorn
 
-    from registervard.api.http_app import create_app
+    from registervard.web import create_served_app  # the API and, at /console, the web console
 
     class AnnouncingServer(uvicorn.Server):
         """uvicorn's server, which says where it listens once it does (not before: the port may be taken)."""
@@ -58,7 +58,7 @@ def serve(
             console.file.flush()  # a supervisor or a script waiting for the line reads it now, not when the buffer fills
 
     config = uvicorn.Config(
-        create_app(bootstrap().settings),
+        create_served_app(bootstrap().settings),
         host=host,
         port=port,
         access_log=False,
