@@ -413,6 +413,121 @@ class PersonalDataPurgeRequested(Event):
     """Which kinds of personal data to delete."""
 
 
+# --- Merging duplicates (schema release 4) -----------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsorbedName:
+    """A name of the dropped customer and the day it took effect, as their record held it."""
+
+    effective_date: date
+    """The day from which it applied."""
+    name: PersonName
+    """The name."""
+    event_id: str
+    """The event (of the dropped customer) that reported it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsorbedAddress:
+    """An address of the dropped customer and the day it took effect, as their record held it."""
+
+    effective_date: date
+    """The day from which it applied."""
+    address: PostalAddress
+    """The address."""
+    event_id: str
+    """The event (of the dropped customer) that reported it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsorbedNixStatus:
+    """What the latest NIX register version read said about one of the dropped customer's phone numbers."""
+
+    phone: str
+    """The number, E.164."""
+    registered: bool
+    """Registered in NIX-Telefon."""
+    as_of: date
+    """Date of the NIX register version (or of the report)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsorbedPersonalData:
+    """The dropped customer's personal data, as their record held it at the merge."""
+
+    identity_number: str | None = None
+    """Their 12-digit identity number, when known."""
+    company_name: str | None = None
+    """A company's name."""
+    names: tuple[AbsorbedName, ...] = ()
+    """Every name they had, by effective date."""
+    addresses: tuple[AbsorbedAddress, ...] = ()
+    """Every address they had, by effective date."""
+    contact: ContactDetails | None = None
+    """Their phone and e-mail."""
+    nix: tuple[AbsorbedNixStatus, ...] = ()
+    """The NIX-Telefon status of each of their phone numbers checked."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsorbedConsent:
+    """A consent the dropped customer had given and that was in force at the merge."""
+
+    purpose: ConsentPurpose
+    """What it allows."""
+    channel: Channel
+    """The channel it covers."""
+    company: str
+    """The company it covers."""
+    given_at: datetime
+    """When the customer gave it."""
+    given_event_id: str
+    """The ConsentGiven event (of the dropped customer): a later ConsentExpired names it as its cause."""
+    overrides_nix: bool = False
+    """Whether it allows calls despite NIX."""
+    valid_until: date | None = None
+    """Last valid day, when the consent says so."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AbsorbedFacts:
+    """What the dropped customer's record held at the merge besides personal data."""
+
+    consents: tuple[AbsorbedConsent, ...] = ()
+    """Their consents in force."""
+    opted_out: tuple[Channel, ...] = ()
+    """The channels they had opted out of direct marketing on."""
+    customer_of: tuple[str, ...] = ()
+    """The companies they were an existing customer of."""
+    civil_status: CivilStatus | None = None
+    """Their civil status, when known."""
+    contact_person_for: str | None = None
+    """For a company's contact person: the company's customer id."""
+    merged_from: tuple[str, ...] = ()
+    """Customers merged into the dropped customer before: they now point to the kept one too."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomersMerged(Event):
+    """Two customer ids were found to be the same person or company: the dropped one was merged into the kept one.
+
+    Published keyed by the dropped customer; the worker then sends the same fact keyed by the kept customer, with what
+    the dropped customer's record held (`absorbed`, `absorbed_personal`), so that each customer's own events tell it."""
+
+    kept_customer_id: str
+    """The customer that stays."""
+    dropped_customer_id: str
+    """The customer merged into it: from now on a pointer to the kept one."""
+    forced: bool = False
+    """The two had different identity numbers or population-register status and the operator merged them anyway (the
+    kept one's number and status stay)."""
+    absorbed: AbsorbedFacts | None = None
+    """Keyed by the kept customer: the dropped customer's consents, opt-outs and other facts. None keyed by the dropped one."""
+    absorbed_personal: AbsorbedPersonalData | SealedPersonalData | None = None
+    """Keyed by the kept customer: the dropped customer's names, addresses, numbers and NIX status, in clear or sealed."""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -438,6 +553,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CustomerImmigrated,
         CustomerDeregistered,
         ContactPersonLeft,
+        CustomersMerged,
     )
 }
 """Event classes by name; the name is also the schema's name."""

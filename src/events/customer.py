@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from events.catalog import (
+    AbsorbedFacts,
+    AbsorbedPersonalData,
     AddressChanged,
     Channel,
     CivilStatus,
@@ -36,6 +38,7 @@ from events.catalog import (
     CustomerImmigrated,
     CustomerKind,
     CustomerRegistered,
+    CustomersMerged,
     Event,
     MarketingOptOut,
     MarketingOptOutLifted,
@@ -201,6 +204,11 @@ class CustomerState:
     """Its cause: the population register's two-character code (events/deregistration_causes.toml)."""
     past_contact_roles: tuple[PastContactRole, ...] = ()
     """Companies the customer was a contact person of and left, in the order they left."""
+    merged_into: str | None = None
+    """Set once the customer was merged into another as a duplicate (CustomersMerged): the kept customer's id. The
+    state is kept as it stood at the merge; the id only points to the kept customer from then on."""
+    merged_from: tuple[str, ...] = ()
+    """The customers merged into this one as duplicates (and those merged into them before), in the order merged."""
 
     @property
     def registered(self) -> bool:
@@ -308,6 +316,10 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
             return _with(state, opted_out=_opted_in(state.opted_out, event.channel))
         case ContactPersonLeft():
             return _left_company(state, event, event_id)
+        case CustomersMerged() if event.customer_id == event.dropped_customer_id:
+            return _with(state, merged_into=event.kept_customer_id)
+        case CustomersMerged():
+            return _absorbed(state, event)
         case CustomerErased():
             return CustomerState(
                 customer_id=state.customer_id,
@@ -319,6 +331,8 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
                 immigrated_on=state.immigrated_on,
                 deregistered_on=state.deregistered_on,
                 deregistration_cause=state.deregistration_cause,
+                merged_into=state.merged_into,  # the pointers are no personal data, and erased ids still lead somewhere
+                merged_from=state.merged_from,
             )
         case PersonalDataPurgeRequested():
             return state  # an instruction to recipients; the register's own state is already right
@@ -408,6 +422,90 @@ def _left_company(state: CustomerState, event: ContactPersonLeft, event_id: str)
     return _with(state, contact_person_for=None, past_contact_roles=(*state.past_contact_roles, role))
 
 
+# --- Merging a duplicate ----------------------------------------------------------------------
+# The kept customer takes in what the dropped customer's record held (CustomersMerged keyed by the kept customer carries
+# it), fact by fact by the rules the fold applies to the events that reported them. What identifies the customer (kind,
+# identity number, company name, name, contact details, civil status) stays the kept customer's, the one the operator
+# chose to keep; the dropped customer's fills only what the kept one lacks. Addresses are dated facts: they join the
+# history by effective date (as `_insert` orders it), so the latest is current, the kept customer's on the same day. Consents: the
+# one given later wins, as a later ConsentGiven replaces one for the same purpose, channel and company, and none after
+# a death or an identity ended. NIX: per number, the newer register version (`_nix_status`). Opt-outs and the companies
+# the customer is a customer of add up. The population register's facts (status, dates) stay the kept customer's: a
+# merge is refused when the dropped customer's differ, unless forced (`events.merging`).
+
+
+def _absorbed(state: CustomerState, event: CustomersMerged) -> CustomerState:
+    facts = event.absorbed or AbsorbedFacts()
+    personal = event.absorbed_personal if isinstance(event.absorbed_personal, AbsorbedPersonalData) else None  # sealed: erased
+    changes: dict[str, Any] = {
+        "merged_from": (*state.merged_from, *(c for c in (event.dropped_customer_id, *facts.merged_from) if c not in state.merged_from)),
+        "opted_out": state.opted_out | frozenset(facts.opted_out),
+        "customer_of": state.customer_of | frozenset(facts.customer_of),
+        "civil_status": state.civil_status or facts.civil_status,
+        "contact_person_for": state.contact_person_for or facts.contact_person_for,
+        "consents": _absorbed_consents(state, facts),
+    }
+    if personal is not None:
+        changes |= _absorbed_personal(state, personal)
+    return _with(state, **changes)
+
+
+def _absorbed_consents(state: CustomerState, facts: AbsorbedFacts) -> tuple[Consent, ...]:
+    if state.deceased_on is not None or state.status is Status.ERASED or state.identity_ended:
+        return state.consents  # as a ConsentGiven after the end: death or the end of the identity ended them all
+    consents = state.consents
+    for given in facts.consents:
+        same = next((c for c in consents if (c.purpose, c.channel, c.company) == (given.purpose, given.channel, given.company)), None)
+        if same is not None and same.given_at >= given.given_at:
+            continue  # the kept customer's own is the later one: it replaced this one, as a later ConsentGiven does
+        consent = Consent(
+            purpose=given.purpose,
+            channel=given.channel,
+            company=given.company,
+            given_at=given.given_at,
+            event_id=given.given_event_id,
+            overrides_nix=given.overrides_nix,
+            valid_until=given.valid_until,
+            lapses_on=lapses_on(given.given_at, valid_until=given.valid_until, overrides_nix=given.overrides_nix),
+        )
+        consents = (*(c for c in consents if c is not same), consent)
+    return consents
+
+
+def _absorbed_personal(state: CustomerState, personal: AbsorbedPersonalData) -> dict[str, Any]:
+    addresses = state.addresses
+    for dated in reversed(personal.addresses):  # last first: each goes before those of its day, so theirs keep their order
+        addresses = _insert_before_equal(addresses, DatedAddress(effective_date=dated.effective_date, value=dated.address, event_id=dated.event_id))
+    names = state.names or tuple(DatedName(effective_date=n.effective_date, value=n.name, event_id=n.event_id) for n in personal.names)
+    nix = state.nix
+    for entry in personal.nix:
+        as_of = entry.as_of
+        current = next((n for n in nix if n.phone == entry.phone), None)
+        if current is None or current.as_of <= as_of:  # an older register version does not overrule a newer one
+            nix = (*(n for n in nix if n.phone != entry.phone), NixStatus(phone=entry.phone, registered=entry.registered, as_of=as_of))
+    contact = state.contact
+    if personal.contact is not None:
+        mine = contact or ContactDetails()
+        contact = ContactDetails(phone=mine.phone or personal.contact.phone, email=mine.email or personal.contact.email)
+    return {
+        "identity_number": state.identity_number or personal.identity_number,
+        "company_name": state.company_name or personal.company_name,
+        "names": names,
+        "addresses": addresses,
+        "contact": contact,
+        "nix": nix,
+    }
+
+
+def _insert_before_equal(history: tuple[D, ...], entry: D) -> tuple[D, ...]:
+    """Insert by effective date, before the entries of the same date: a history merged in never outranks the record's
+    own entry of that day."""
+    position = len(history)
+    while position > 0 and history[position - 1].effective_date >= entry.effective_date:
+        position -= 1
+    return (*history[:position], entry, *history[position:])
+
+
 def _insert(history: tuple[D, ...], entry: D) -> tuple[D, ...]:
     """Insert by effective date; among equal dates, the later report wins."""
     position = len(history)
@@ -444,11 +542,17 @@ def _consent(event: ConsentGiven) -> Consent:
 
 def consent_lapses_on(event: ConsentGiven) -> date | None:
     """The first day a consent no longer applies, from the consent alone; None if it never lapses by itself."""
+    return lapses_on(event.envelope.occurred_at, valid_until=event.valid_until, overrides_nix=event.overrides_nix)
+
+
+def lapses_on(given_at: datetime, *, valid_until: date | None, overrides_nix: bool) -> date | None:
+    """The first day a consent given at `given_at` no longer applies: the day after `valid_until`, and for a NIX
+    override 3 months after it was given, whichever comes first; None if it never lapses by itself."""
     ends = []
-    if event.valid_until is not None:
-        ends.append(event.valid_until + timedelta(days=1))
-    if event.overrides_nix:
-        ends.append(add_months(event.envelope.occurred_at.date(), NIX_OVERRIDE_VALIDITY_MONTHS))
+    if valid_until is not None:
+        ends.append(valid_until + timedelta(days=1))
+    if overrides_nix:
+        ends.append(add_months(given_at.date(), NIX_OVERRIDE_VALIDITY_MONTHS))
     return min(ends, default=None)
 
 

@@ -48,6 +48,7 @@ from events.catalog import (
     CustomerErased,
     CustomerImmigrated,
     CustomerRegistered,
+    CustomersMerged,
     Event,
     NameChanged,
     NixDeregistered,
@@ -70,6 +71,7 @@ PERSONAL_FIELDS: dict[type[Event], tuple[str, ...]] = {
     ContactDetailsChanged: ("contact",),
     NixRegistered: ("phone",),
     NixDeregistered: ("phone",),
+    CustomersMerged: ("absorbed_personal",),
 }
 """The fields of each event type that hold personal data (typed `X | SealedPersonalData`)."""
 

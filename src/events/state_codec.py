@@ -6,7 +6,9 @@ version says which shape of `CustomerState` wrote them: a change to
 worker meeting a version it does not know refuses to guess (`UnknownStateVersion`):
 the stored state is then rebuilt from the log (`registervard worker-state rebuild`).
 
-* Version 3 (written today): a JSON array holding the fields of `CustomerState`
+* Version 4 (written today): version 3's array with the two fields of a merge at its end (`FIELDS_ADDED_IN_4`:
+  `merged_into`, `merged_from`), added with schema release 4 (CustomersMerged).
+* Version 3: a JSON array holding the fields of `CustomerState`
   by position, in the order of `FIELDS`; each record in it (a dated name or
   address, the value within, contact details, a consent, a NIX status, a past
   contact role) is an array too, in the order its class declares its fields.
@@ -15,15 +17,16 @@ the stored state is then rebuilt from the log (`registervard worker-state rebuil
   generic field-by-field conversion cost more than the rest of the message's
   work: this one is written for `CustomerState` alone, so a change to
   `CustomerState` (or to a record it holds) changes this module and raises
-  `VERSION`.
+  `VERSION`. Still read, with version 4's fields at their defaults: no event a
+  version 3 worker folded could have set them (CustomersMerged came with version 4).
 * Version 2: the same array without the four fields version 3 added at its end
   (`FIELDS_ADDED_IN_3`: immigration, deregistration, past contact roles). Still
-  read, with those fields at their defaults: no event a version 2 worker folded
-  could have set them (their events came with version 3).
+  read, with those fields (and version 4's) at their defaults: no event a version 2
+  worker folded could have set them (their events came with version 3).
 * Version 1: a JSON object, the plain form the register projection stores
   (`convert.to_plain(for_json=True)`). Still read, so that the tables of a
-  worker that wrote it need no rebuild; a state read from version 1 or 2 is
-  written back as version 3 when it next changes.
+  worker that wrote it need no rebuild; a state read from version 1, 2 or 3 is
+  written back as version 4 when it next changes.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ from events.catalog import Channel, CivilStatus, ConsentPurpose, ContactDetails,
 from events.convert import from_plain
 from events.customer import Consent, CustomerState, DatedAddress, DatedName, NixStatus, PastContactRole, Status
 
-VERSION = 3
+VERSION = 4
 """The version this code writes."""
 
-READABLE = frozenset({1, 2, 3})
+READABLE = frozenset({1, 2, 3, 4})
 """The versions this code reads."""
 
 FIELDS = (
@@ -67,11 +70,16 @@ FIELDS = (
     "deregistered_on",
     "deregistration_cause",
     "past_contact_roles",
+    "merged_into",
+    "merged_from",
 )
-"""The fields of `CustomerState` in the order version 3 writes them (a unit test holds it to the class)."""
+"""The fields of `CustomerState` in the order version 4 writes them (a unit test holds it to the class)."""
 
-FIELDS_ADDED_IN_3 = FIELDS[-4:]
-"""The fields a version 2 array lacks (it holds the ones before them)."""
+FIELDS_ADDED_IN_4 = FIELDS[-2:]
+"""The fields a version 3 array lacks (it holds the ones before them)."""
+
+FIELDS_ADDED_IN_3 = FIELDS[-6:-2]
+"""The fields version 3 added: a version 2 array lacks them and version 4's (it holds the ones before them)."""
 
 
 class UnknownStateVersion(ValueError):
@@ -80,7 +88,7 @@ class UnknownStateVersion(ValueError):
     def __init__(self, version: int | None) -> None:
         found = "no version byte" if version is None else f"version {version}"
         super().__init__(
-            f"the stored customer state has {found}; this worker reads version {VERSION} (and the older versions 1 and 2): "
+            f"the stored customer state has {found}; this worker reads version {VERSION} (and the older versions 1, 2 and 3): "
             "stop every worker and run `registervard worker-state rebuild` to rebuild the stored state from the event log "
             "(or run the worker version that wrote it)"
         )
@@ -141,7 +149,7 @@ def from_stored(value: dict[str, Any]) -> CustomerState:
         raise DamagedState(version, type(error).__name__) from None
 
 
-# --- Versions 3 and 2 ------------------------------------------------------------------------
+# --- Versions 4, 3 and 2 ---------------------------------------------------------------------
 # Written out field by field: this runs for every message a table-mode worker admits.
 
 
@@ -174,6 +182,8 @@ def _to_array(s: CustomerState) -> list[Any]:
         _day(s.deregistered_on),
         s.deregistration_cause,
         [[r.company_id, r.left_on.isoformat(), r.event_id] for r in s.past_contact_roles],
+        s.merged_into,
+        list(s.merged_from),
     ]
 
 
@@ -186,15 +196,21 @@ def _day(day: date | None) -> str | None:
 
 
 _DEFAULTS_ADDED_IN_3: list[Any] = [None, None, None, []]
-"""What a version 2 array lacks, as version 3 writes the defaults (a unit test holds them to the class's defaults)."""
+"""What a version 2 array lacks of version 3's fields, as the array writes their defaults (a unit test holds them to the class's defaults)."""
+
+_DEFAULTS_ADDED_IN_4: list[Any] = [None, []]
+"""What a version 2 or 3 array lacks of version 4's fields, likewise."""
+
+_MISSING = {2: _DEFAULTS_ADDED_IN_3 + _DEFAULTS_ADDED_IN_4, 3: _DEFAULTS_ADDED_IN_4, 4: []}
+"""What an array of each version lacks at its end, as defaults."""
 
 
 def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
-    expected = len(FIELDS) - (len(FIELDS_ADDED_IN_3) if version == 2 else 0)
-    if not isinstance(fields, list) or len(fields) != expected:
+    missing = _MISSING[version]
+    if not isinstance(fields, list) or len(fields) != len(FIELDS) - len(missing):
         raise ValueError("not an array of the state's fields")
-    if version == 2:
-        fields = [*fields, *_DEFAULTS_ADDED_IN_3]
+    if missing:
+        fields = [*fields, *missing]
     (
         customer_id,
         kind,
@@ -220,6 +236,8 @@ def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
         deregistered_on,
         deregistration_cause,
         past_contact_roles,
+        merged_into,
+        merged_from,
     ) = fields
     return _made(
         CustomerState,
@@ -250,6 +268,8 @@ def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
             _made(PastContactRole, company_id=_text(company_id), left_on=date.fromisoformat(left_on), event_id=_text(event_id))
             for company_id, left_on, event_id in past_contact_roles
         ),
+        merged_into=_optional_text(merged_into),
+        merged_from=tuple(map(_text, merged_from)),
     )
 
 

@@ -26,6 +26,7 @@ from events.catalog import (
     CustomerImmigrated,
     CustomerKind,
     CustomerRegistered,
+    CustomersMerged,
     Event,
     NixDeregistered,
     NixRegistered,
@@ -66,6 +67,8 @@ def validate(event: Event, *, now: datetime | None = None, today: date | None = 
     if isinstance(event, (NixRegistered, NixDeregistered)) and isinstance(event.phone, str):
         _check_phone(event.phone, "phone")
     _check_population_register(event)
+    if isinstance(event, CustomersMerged):
+        _check_merge(event)
     for field in ("address", "contact"):
         value = getattr(event, field, None)
         if isinstance(value, PostalAddress):
@@ -356,6 +359,24 @@ def _check_population_register(event: Event) -> None:
         raise Refusal("address.country", "must be SE: the population register registers a returning emigrant at a Swedish address")
     if isinstance(event, ContactPersonLeft) and not is_opaque_customer_id(event.company_id):
         raise Refusal("company_id", "must be the company's opaque customer id (not an identity number)", code="PERSONAL_DATA_IN_KEY")
+
+
+def _check_merge(event: CustomersMerged) -> None:
+    """A merge names two different customers by their opaque ids, and is keyed by one of them: published keyed by the
+    dropped customer; the fact keyed by the kept customer, with what the dropped one held, is Registervård's to record."""
+    for field in ("kept_customer_id", "dropped_customer_id"):
+        if not is_opaque_customer_id(getattr(event, field)):
+            raise Refusal(field, "must be an opaque customer id (1-100 letters, digits or . _ : -, not an identity number)", code="PERSONAL_DATA_IN_KEY")
+    if event.kept_customer_id == event.dropped_customer_id:
+        raise Refusal("dropped_customer_id", "is the kept customer: a customer cannot be merged into itself", code="SAME_CUSTOMER")
+    if event.customer_id not in (event.kept_customer_id, event.dropped_customer_id):
+        raise Refusal("customer_id", "must be dropped_customer_id: a merge is published keyed by the customer merged away")
+    dropped_side = event.customer_id == event.dropped_customer_id
+    if dropped_side and (event.absorbed is not None or event.absorbed_personal is not None):
+        field = "absorbed" if event.absorbed is not None else "absorbed_personal"
+        raise Refusal(field, "must be left out: Registervård fills it in when it records the merge for the kept customer")
+    if not dropped_side and event.absorbed is None:
+        raise Refusal("customer_id", "must be dropped_customer_id: a merge is published keyed by the customer merged away")
 
 
 def _check_contact(contact: ContactDetails, field: str) -> None:

@@ -12,6 +12,12 @@ All of it is pure and deterministic. `Lifecycle` holds every customer's state
   log should hold but does not (after a crash between an event and its
   consequences).
 
+Some consequences concern another customer, whose state lives in another partition (and maybe another worker):
+`for_others(state, event)` names them, and the worker sends them to the intake, keyed by that customer, whose worker
+admits them in that customer's order. A merge's fact for the kept customer, carrying what the dropped customer held,
+and the erasure of the customers merged into an erased one. They are derived again when the event that caused them
+comes again as a duplicate (a crash before the intake had them), with the same ids.
+
 Derived events are computed from event time only: their ids, times and
 contents depend on the events that caused them, never on when or how often the
 processor ran. Replaying the same log always yields the same derived events.
@@ -36,6 +42,7 @@ from events.catalog import (
     CustomerErased,
     CustomerImmigrated,
     CustomerRegistered,
+    CustomersMerged,
     DataCategory,
     Envelope,
     Event,
@@ -47,6 +54,7 @@ from events.catalog import (
 )
 from events.customer import Consent, CustomerState, Status, evolve
 from events.deregistration import ends_identity
+from events.merging import dropped_refusal, erasure_of_merged, kept_half, kept_refusal
 from events.refusal import Refusal
 
 SOURCE = "REGISTERVARD"
@@ -86,6 +94,8 @@ def check(state: CustomerState | None, event: Event) -> Refusal | Duplicate | No
     ("customer_id has not been registered"), so `field` is left empty and the text reads as it always has."""
     if state is not None and str(event.event_id) in state.event_ids:
         return Duplicate(event)
+    if isinstance(event, CustomersMerged):
+        return dropped_refusal(state, event) if event.customer_id == event.dropped_customer_id else kept_refusal(state, event)
     registered = state is not None and state.registered
     if isinstance(event, CustomerRegistered):
         if registered:
@@ -96,6 +106,12 @@ def check(state: CustomerState | None, event: Event) -> Refusal | Duplicate | No
     assert state is not None
     if state.status is Status.ERASED:
         return Refusal("", "the customer has been erased; no new facts may be recorded about them", code="CUSTOMER_ERASED")
+    if state.merged_into is not None and not isinstance(event, CustomerErased):
+        return Refusal(
+            "",
+            f"the customer was merged into {state.merged_into} as a duplicate; send facts about them with customer_id {state.merged_into}",
+            code="MERGED",
+        )
     if isinstance(event, ContactPersonLeft) and state.contact_person_for != event.company_id:
         return Refusal("", "company_id is not the company this customer is a contact person of (or they have left it already)", code="NOT_A_CONTACT_PERSON")
     if state.deceased_on is not None:
@@ -144,6 +160,21 @@ def consequences(before: CustomerState | None, event: Event) -> tuple[Event, ...
         return (*withdrawn, _purge(event, PurgeReason.ERASURE, (DataCategory.ALL,)))
     if isinstance(event, ProtectedIdentitySet) and not (before and before.protected):
         return (_purge(event, PurgeReason.PROTECTED_IDENTITY, (DataCategory.NAME, DataCategory.ADDRESS)),)
+    return ()
+
+
+def for_others(state: CustomerState | None, event: Event) -> tuple[Event, ...]:
+    """The events that follow from `event` for other customers, given the state after it: for the intake, keyed by them.
+
+    A merge admitted for the dropped customer: the same fact for the kept customer, with what the dropped customer's
+    record held. An erasure asked for (not itself derived) of a customer others were merged into: their erasure too,
+    since their data is the same person's."""
+    if state is None:
+        return ()
+    if isinstance(event, CustomersMerged) and event.customer_id == event.dropped_customer_id and state.merged_into == event.kept_customer_id:
+        return () if state.status is Status.ERASED else (kept_half(event, state),)
+    if isinstance(event, CustomerErased) and event.envelope.causation_id is None:
+        return tuple(erasure_of_merged(event, merged) for merged in state.merged_from)
     return ()
 
 
@@ -212,9 +243,9 @@ class Lifecycle:
         while self._lapses and self._lapses[0][0] <= today:
             _, customer_id, given_id = heapq.heappop(self._lapses)
             state = self.states.get(customer_id)
-            consent = next((c for c in state.consents if c.event_id == given_id), None) if state else None
+            consent = next((c for c in state.consents if c.event_id == given_id), None) if state and state.merged_into is None else None
             if consent is None:
-                continue  # withdrawn, renewed or ended with the customer
+                continue  # withdrawn, renewed or ended with the customer; or moved with a merge, to lapse with the kept one
             event = expiry(consent, customer_id)
             assert event is not None
             self._fold(event)
@@ -237,12 +268,18 @@ class Lifecycle:
         return missing
 
     def _fold(self, event: Event) -> None:
-        state = evolve(self.states.get(event.customer_id), event)
+        before = self.states.get(event.customer_id)
+        state = evolve(before, event)
         self.states[event.customer_id] = state
         if isinstance(event, ConsentGiven):
             given = next((c for c in state.consents if c.event_id == str(event.event_id)), None)
             if given is not None and given.lapses_on is not None:
                 heapq.heappush(self._lapses, (given.lapses_on, event.customer_id, given.event_id))
+        elif isinstance(event, CustomersMerged) and state is not before:  # the consents a merge brought lapse here now
+            had = {c.event_id for c in before.consents} if before is not None else set()
+            for taken in state.consents:
+                if taken.lapses_on is not None and taken.event_id not in had:
+                    heapq.heappush(self._lapses, (taken.lapses_on, event.customer_id, taken.event_id))
 
 
 def _derived_id(cause_id: uuid.UUID | str, kind: str) -> uuid.UUID:

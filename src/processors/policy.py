@@ -6,9 +6,10 @@ sends the records, waits for the broker, destroys keys, retries, counts and logs
 
 * `decide(message, lifecycle, sealer)`: an intake message becomes an `Append`
   (the event and the events that follow from it, sealed, for the log; for
-  CustomerErased also the customer whose key goes once the log has them), a
-  `DeadLetter` (the refusal, and the record that keeps the message), or a
-  `Drop` (an event the log already holds).
+  CustomerErased also the customer whose key goes once the log has them; the
+  events that follow for other customers, for the intake), a `DeadLetter` (the
+  refusal, and the record that keeps the message), or a `Drop` (an event the log
+  already holds, with the events for other customers derived from it again).
 * `expire(lifecycle, now, sealer)`: the consents lapsed by `now`, as an `Append`.
 * `rebuild(log)`: the lifecycle folded from the log, the consequences the log
   lacks (a crash between an event and its consequences), and the erased
@@ -33,7 +34,7 @@ from events.refusal import Refusal
 from events.sealing import KeyStore, has_plain_personal_data, seal, seal_bytes
 from events.validation import is_opaque_customer_id
 from processors import intake
-from processors.lifecycle import Admitted, Duplicate, Lifecycle
+from processors.lifecycle import Admitted, Duplicate, Lifecycle, for_others
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Append:
     """The events the worker derived, in the order of their records."""
     destroy_key: str | None = None
     """The customer an admitted CustomerErased erases: their key goes only after the log has the erasure."""
+    to_intake: tuple[Record, ...] = ()
+    """Events that follow for other customers (`lifecycle.for_others`), for the intake topic, keyed by them: their
+    own workers admit them. Plain, as the intake holds what it is sent; their workers seal them for the log."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class Drop:
     """The event is in the log already (a message delivered again): nothing to send."""
 
     duplicate: Event
+    to_intake: tuple[Record, ...] = ()
+    """The events for other customers derived from it, sent again: the first time may not have reached the intake."""
 
 
 Decision = Append | DeadLetter | Drop
@@ -187,11 +193,17 @@ def decide(message: IntakeMessage, lifecycle: Lifecycle, sealer: Sealer, *, now:
                 admitted=outcome.event,
                 derived=(*outcome.lapsed, *outcome.derived),
                 destroy_key=outcome.event.customer_id if isinstance(outcome.event, CustomerErased) else None,
+                to_intake=to_intake(lifecycle, outcome.event),
             )
         if isinstance(outcome, Duplicate):
-            return Drop(outcome.event)
+            return Drop(outcome.event, to_intake(lifecycle, outcome.event))
         refusal = outcome
     return _dead_letter(message, refusal, event, sealer, now)
+
+
+def to_intake(lifecycle: Lifecycle, event: Event) -> tuple[Record, ...]:
+    """The intake records of the events that follow from `event` for other customers, given the state after it."""
+    return tuple(Record(e.customer_id.encode(), codec.encode(e)) for e in for_others(lifecycle.states.get(event.customer_id), event))
 
 
 def expire(lifecycle: Lifecycle, now: datetime, sealer: Sealer) -> Append:

@@ -255,6 +255,9 @@ def position_value(offset: int) -> bytes:
 
 
 def lapse_entry(state: CustomerState, partition: int) -> bytes | None:
-    """The lapse table's value for a customer's state in `partition`: None if none of its consents lapses by itself."""
+    """The lapse table's value for a customer's state in `partition`: None if none of its consents lapses by itself (or
+    the customer was merged into another, who took the consents: they lapse there)."""
+    if state.merged_into is not None:
+        return None
     lapses = [[c.lapses_on.isoformat(), c.event_id] for c in state.consents if c.lapses_on is not None]
     return json.dumps({"partition": partition, "lapses": lapses}).encode("utf-8") if lapses else None

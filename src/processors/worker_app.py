@@ -1,8 +1,9 @@
 """The Faust app: the processors between upstream systems and the event log.
 
     intake topic ──policy.decide()──▶ Append: canonical event log (the event + the events that follow)
+                        │                     + intake topic (what follows for other customers: a merge, an erasure)
                         ├───────────▶ DeadLetter: dead-letter topic (with the reason)
-                        └───────────▶ Drop: a duplicate
+                        └───────────▶ Drop: a duplicate (what follows for other customers, sent again)
     every N seconds: policy.expire(now) ──▶ ConsentExpired on the event log
 
 What to do is decided in `processors.policy` (plain functions, tested without
@@ -391,6 +392,7 @@ class Worker:
                 metrics.ADMITTED.labels(event_type=type(decision.admitted).__name__).inc()
             for follower in decision.derived:
                 metrics.DERIVED.labels(event_type=type(follower).__name__).inc()
+            futures += await self._to_intake(decision.to_intake)
             if decision.destroy_key is not None:
                 futures += await self._ship()
                 await asyncio.gather(*earlier, *futures)  # in the log before the key goes
@@ -400,7 +402,7 @@ class Worker:
         if isinstance(decision, policy.Drop):
             metrics.DUPLICATES.inc()
             log.info("duplicate_dropped", event_id=str(decision.duplicate.event_id))
-            return []
+            return await self._to_intake(decision.to_intake)
         future = await self.dead_letters.send(key=decision.key, value=decision.encoded())
         metrics.DEAD_LETTERED.labels(code=decision.refusal.code).inc()
         log.warning(
@@ -411,6 +413,15 @@ class Worker:
             offset=where.offset,
         )
         return [future]
+
+    async def _to_intake(self, records: Sequence[policy.Record]) -> list[Awaitable[object]]:
+        """Send events for other customers to the intake, keyed by them (their partition is their worker's); the
+        futures say when the broker has them, and the message that caused them is committed only then."""
+        futures: list[Awaitable[object]] = []
+        for record in records:
+            futures.append(await self.app.producer.send(self.settings.intake_topic, record.key, record.value, None, None, None))
+            log.info("sent_to_intake", customer_id=record.key.decode("utf-8", "replace"))  # an opaque id: a customer id is no personal data
+        return futures
 
     async def _send(self, records: Sequence[policy.Record], partition: int | None = None) -> list[Awaitable[object]]:
         """Send records to the log, in order: into `partition`'s record batch, which `_ship` sends (the log is

@@ -4,7 +4,11 @@ The register projection writes, in its own transaction, one `downstream_outbox`
 row per customer whose register row changed. This loop takes a chunk of those
 customers, reads each one's register row, and produces a `CustomerSnapshot`
 (Avro single-object encoding, `schemas/CustomerSnapshot.avsc`) keyed by
-customer id, or a tombstone for an erased customer. Once Kafka has
+customer id, or a tombstone for an erased customer, and for a customer merged
+into another as a duplicate: that tombstone carries the header
+`registervard-merged-into` (the kept customer's id, UTF-8), and the kept
+customer's snapshot lists the ids merged into it (`merged_customer_ids`), a
+pointer that outlives the tombstone in the compacted topic. Once Kafka has
 acknowledged them all it deletes those outbox rows, each only if the register
 row is still the one that was sent (same `events_applied`); a customer who
 changed meanwhile keeps the row and is sent again in the next round.
@@ -39,11 +43,15 @@ from events import codec
 from events.retry import in_thread_with_retry, with_retry
 from events.settings import Settings
 from projections.database import connect
+from projections.merges import merged_customers, merged_into
 from projections.tables import CustomerRow, OutboxRow
 
 log = structlog.get_logger(__name__)
 
 ERASED = "ERASED"
+
+MERGED_INTO_HEADER = "registervard-merged-into"
+"""The header of a merged customer's tombstone: the id of the customer they were merged into."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,18 @@ class Pending:
     """The row's events_applied when read; None when the customer has no register row."""
     value: bytes | None
     """The encoded snapshot, or None for a tombstone."""
+    merged_into: str | None = None
+    """For a tombstone of a customer merged into another: that customer (the `MERGED_INTO_HEADER`)."""
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        """The message's headers: the pointer of a merged customer's tombstone; None for every other message."""
+        return [(MERGED_INTO_HEADER, self.merged_into.encode())] if self.merged_into is not None and self.value is None else None
 
 
-def snapshot(row: CustomerRow) -> dict[str, Any]:
-    """The CustomerSnapshot datum of a register row (which already omits a protected identity's name and address)."""
+def snapshot(row: CustomerRow, merged: Sequence[str] = ()) -> dict[str, Any]:
+    """The CustomerSnapshot datum of a register row (which already omits a protected identity's name and address), and
+    the ids of the customers `merged` into it."""
     name = {"given_names": row.given_names, "surname": row.surname} if row.given_names is not None and row.surname is not None else None
     address = (
         {"care_of": row.care_of, "street": row.street, "postal_code": row.postal_code, "city": row.city, "country": row.country or "SE"}
@@ -89,6 +105,7 @@ def snapshot(row: CustomerRow) -> dict[str, Any]:
         "deregistration_cause": row.deregistration_cause,
         "contact_person_for": row.contact_person_for,
         "marketing_opt_outs": row.marketing_opt_outs.split(",") if row.marketing_opt_outs else [],
+        "merged_customer_ids": list(merged),
     }
 
 
@@ -97,13 +114,17 @@ def read_pending(engine: Engine, limit: int) -> list[Pending]:
     with Session(engine) as session:
         ids = list(session.scalars(select(OutboxRow.customer_id).order_by(OutboxRow.customer_id).limit(limit)))
         rows = {row.customer_id: row for row in session.scalars(select(CustomerRow).where(CustomerRow.customer_id.in_(ids)))} if ids else {}
+        # Merges are rare: two indexed look-ups per chunk, and one per customer without a row (erased or merged).
+        merged = merged_customers(session, [c for c, row in rows.items() if row.status != ERASED])
+        pointers = {c: merged_into(session, c) for c in ids if c not in rows}
     pending = []
     for customer_id in ids:
         row = rows.get(customer_id)
         if row is None or row.status == ERASED:
-            pending.append(Pending(customer_id, row.events_applied if row else None, None))
+            pending.append(Pending(customer_id, row.events_applied if row else None, None, pointers.get(customer_id)))
         else:
-            pending.append(Pending(customer_id, row.events_applied, codec.encode_record("CustomerSnapshot", snapshot(row))))
+            datum = snapshot(row, merged.get(customer_id, ()))
+            pending.append(Pending(customer_id, row.events_applied, codec.encode_record("CustomerSnapshot", datum)))
     return pending
 
 
@@ -186,7 +207,7 @@ async def run_downstream_publisher(
 
 async def _send_all(producer: AIOKafkaProducer, topic: str, pending: Sequence[Pending]) -> None:
     """Send snapshots and wait until the broker has them all."""
-    futures = [await producer.send(topic, key=p.customer_id.encode(), value=p.value) for p in pending]
+    futures = [await producer.send(topic, key=p.customer_id.encode(), value=p.value, headers=p.headers) for p in pending]
     await asyncio.gather(*futures)
 
 

@@ -10,6 +10,11 @@ the data, the extract carries what Art. 15 requires a person be told (the
 controller, purposes, categories, recipients, storage, rights, IMY, automated
 decisions, transfers: `projections.extract_art15`).
 
+A customer others were merged into as duplicates (CustomersMerged) is one person with several customer ids: their
+extract names the ids merged into them (`merged_customer_ids`) and its history holds the events of every one of them,
+each naming its customer id. The extract of a merged id is the extract of the customer it was merged into
+(`redirected_from` names the id asked for), from the moment the register knew of the merge.
+
 `build_extract` reads; `render_html` makes a page a person can read (jinja2,
 every value escaped), in Swedish or English: its words are data
 (`extract_sv.toml`, `extract_en.toml`, read by `projections.extract_texts`).
@@ -27,7 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from events.catalog import ConsentExpired, ConsentGiven, ConsentWithdrawn
+from events.catalog import ConsentExpired, ConsentGiven, ConsentWithdrawn, CustomersMerged
 from events.convert import to_plain
 from events.customer import CustomerState
 from events.deregistration import cause as find_cause
@@ -37,12 +42,15 @@ from projections.access import DisclosureRow
 from projections.audit import AuditRow, canonical_time, iter_rows
 from projections.extract_art15 import CONTROLLER_SETTINGS, Controller, art15_sections
 from projections.history_at import state_at_moment
+from projections.merges import merged_customers
 from projections.register import load_states
 from projections.tables import CustomerRow, OutboxRow
 
 TEMPLATES = Path(__file__).with_name("templates")
 ENVELOPE_KEYS = {"type", "event_id", "customer_id", "occurred_at", "recorded_at", "source", "correlation_id", "causation_id", "schema_version"}
 CONSENT_EVENTS = {cls.__name__ for cls in (ConsentGiven, ConsentWithdrawn, ConsentExpired)}
+MERGE_FACTS = ("kept_customer_id", "dropped_customer_id", "forced")
+"""What the history shows of a merge: the rest is what the merged customer's record held, which their own events there show."""
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -101,11 +109,18 @@ def build_extract(
     if at_a_moment:
         found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=keys, now=now)
         state = found.state
-        known = found.known_at
-        query = select(AuditRow).where(AuditRow.customer_id == customer_id, AuditRow.recorded_at <= known)
     else:
         state = load_states(session, [customer_id]).get(customer_id)
-        query = select(AuditRow).where(AuditRow.customer_id == customer_id)
+    if state is not None and state.merged_into is not None:  # a pointer: the person's extract is the kept customer's
+        arguments = dict(downstream_topic=downstream_topic, now=now, keys=keys, valid_at=valid_at, known_at=known_at, language=language)
+        kept = build_extract(session, state.merged_into, **arguments, controller=controller, retention_years=retention_years)
+        return {**kept, "redirected_from": customer_id} if kept is not None else None
+    merged = merged_customers(session, [customer_id]).get(customer_id, []) if state is not None else []
+    if at_a_moment:
+        merged = [m for m in merged if m in state.merged_from] if state is not None else []  # those merged by then, as known then
+        query = select(AuditRow).where(AuditRow.customer_id.in_([customer_id, *merged]), AuditRow.recorded_at <= found.known_at)
+    else:
+        query = select(AuditRow).where(AuditRow.customer_id.in_([customer_id, *merged]))
     entries = list(iter_rows(session, query=query))
     if state is None and not entries:
         return None
@@ -114,8 +129,11 @@ def build_extract(
     consent_history: list[dict[str, Any]] = []
     sources: dict[str, dict[str, Any]] = {}
     for row in entries:
-        _, facts = _decoded(row.payload, keys)
+        event, facts = _decoded(row.payload, keys)
+        if isinstance(event, CustomersMerged) and isinstance(facts, dict):
+            facts = {key: facts[key] for key in MERGE_FACTS if key in facts}
         entry = {
+            "customer_id": row.customer_id,
             "seq": row.seq,
             "event": row.event_type,
             "event_id": row.event_id,
@@ -139,7 +157,7 @@ def build_extract(
             consent_history.append(
                 {"event": row.event_type, "occurred_at": entry["occurred_at"], "source": row.source, **(facts if isinstance(facts, dict) else {})}
             )
-    disclosures = select(DisclosureRow).where(DisclosureRow.customer_id == customer_id)
+    disclosures = select(DisclosureRow).where(DisclosureRow.customer_id.in_([customer_id, *merged]))  # what was disclosed under any of their ids
     if at_a_moment:
         disclosures = disclosures.where(DisclosureRow.disclosed_at <= found.known_at)
     recipients = [
@@ -157,6 +175,7 @@ def build_extract(
     moments = {"valid_at": _time(found.valid_at), "known_at": _time(found.known_at)} if at_a_moment else {}
     extract = {
         "customer_id": customer_id,
+        "merged_customer_ids": merged,
         "language": words.language,
         "generated_at": _time(now or datetime.now(UTC)),
         **moments,

@@ -12,7 +12,9 @@ fresh tables, with `replace_rows` as here.
 What may be disclosed is decided here, from the state alone: a protected
 identity's name and address appear nowhere (no register columns, no history
 rows) until the protection is lifted, when the state still has them. An erased
-customer has no personal rows at all.
+customer has no personal rows at all. A customer merged into another as a
+duplicate has no register row and no detail rows either, only the fold's state
+and a pointer (`customer_merges`) to the customer that took in what they held.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from projections.tables import (
     CustomerRow,
     CustomerStateRow,
     IdentityLookupRow,
+    MergeRow,
     NameHistoryRow,
     NixStatusRow,
     OutboxRow,
@@ -51,6 +54,7 @@ DETAIL_TABLES: dict[type[Base], InstrumentedAttribute[str]] = {
     NixStatusRow: NixStatusRow.customer_id,
     CompanyContactRow: CompanyContactRow.contact_id,
     IdentityLookupRow: IdentityLookupRow.customer_id,
+    MergeRow: MergeRow.customer_id,
 }
 """The tables holding several rows per customer, and the column naming the customer the rows belong to."""
 
@@ -88,6 +92,9 @@ class RegisterProjection:
         # One row per customer: upserted, which locks them in customer order as downstream.acknowledge expects.
         for table in (CustomerStateRow, CustomerRow):
             upsert(session, table, [row for per_customer in rows for row in per_customer[table]])
+        gone = [c for c, per_customer in zip(changed, rows, strict=True) if not per_customer[CustomerRow]]
+        if gone:  # merged into another customer: no register row any more (downstream gets a tombstone)
+            session.execute(delete(CustomerRow).where(CustomerRow.customer_id.in_(gone)))
         replace_rows(session, changed, rows, {table: table.__table__ for table in DETAIL_TABLES})
         upsert(session, OutboxRow, [{"customer_id": c} for c in changed])
 
@@ -141,7 +148,12 @@ def load_states(session: Session, customer_ids: Sequence[str]) -> dict[str, Cust
 
 def customer_rows(state: CustomerState, lookup_key: str | None = None) -> Rows:
     """The customer's rows in every register table but the outbox (`ROW_TABLES`): the fold's state, the register row
-    and the detail rows, the identity lookup's hashed with `lookup_key` (`Settings.lookup_key`)."""
+    and the detail rows, the identity lookup's hashed with `lookup_key` (`Settings.lookup_key`). A customer merged into
+    another has the fold's state and the pointer to the other only."""
+    if state.merged_into is not None:
+        pointer: dict[type[Base], list[dict[str, Any]]] = {table: [] for table in DETAIL_TABLES}
+        pointer[MergeRow] = [{"customer_id": state.customer_id, "merged_into": state.merged_into}]
+        return {CustomerStateRow: [{"customer_id": state.customer_id, "state": to_stored(state)}], CustomerRow: [], **pointer}
     return {
         CustomerStateRow: [{"customer_id": state.customer_id, "state": to_stored(state)}],
         CustomerRow: [register_row(state)],

@@ -115,6 +115,9 @@ class CustomerView:
     """Whether name and address were left out (protected identity)."""
     valid_at: datetime | None = None
     """The moment in the world asked about (its day is `on`)."""
+    merged_into: str | None = None
+    """Set when the customer had been merged into another as a duplicate by then: the kept customer, whose view holds
+    what this one's record held (this view is the record as it stood at the merge)."""
 
     def to_plain(self) -> dict[str, Any]:
         """JSON-ready data."""
@@ -179,6 +182,7 @@ def view_as_of(state: CustomerState, as_of: datetime, *, known_at: datetime | No
         events_known=state.events_applied,
         redacted=hidden,
         valid_at=moment,
+        merged_into=state.merged_into,
     )
 
 
@@ -297,6 +301,8 @@ async def replay_as_of(
     result.views = {
         cid: view_as_of(state, valid, known_at=known, redact=cid in protected_ever)
         for cid, state in sorted(folding.states.items())
-        if state.registered or state.events_applied
+        # A customer merged by then is part of the customer they were merged into: not a customer of the register's
+        # own, unless asked for by id (the view then names where they went).
+        if (state.registered or state.events_applied) and (state.merged_into is None or cid == customer_id)
     }
     return result

@@ -220,6 +220,20 @@ class IdentityLookupRow(Base):
     """Several customers may share a number: the same person registered twice is a finding, not an error."""
 
 
+class MergeRow(Base):
+    """A customer merged into another as a duplicate (CustomersMerged): the dropped id, and where it points now.
+
+    The merged customer has no other register row (no `customers` row, no history): reads of the id follow this
+    pointer to the kept customer. A chain (merged into a customer later merged itself) is followed to its end."""
+
+    __tablename__ = "customer_merges"
+
+    customer_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    """The customer merged away."""
+    merged_into: Mapped[str] = mapped_column(String(100), index=True)
+    """The customer it was merged into."""
+
+
 REGISTER_TABLES: tuple[Table, ...] = (
     CustomerRow.__table__,
     CustomerStateRow.__table__,
@@ -230,6 +244,7 @@ REGISTER_TABLES: tuple[Table, ...] = (
     CompanyContactRow.__table__,
     OutboxRow.__table__,
     IdentityLookupRow.__table__,
+    MergeRow.__table__,
 )
 """Every table the register projection writes, all derived from the event log alone.
 

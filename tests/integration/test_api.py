@@ -202,6 +202,8 @@ def requests_for(served: Served) -> dict[str, tuple[str, str, dict]]:
         "audit_verify": ("GET", "/audit/verify", {}),
         "wash": ("POST", "/wash", {"json": {"company": ACME, "rows": [{"customer_id": a}]}}),
         "erase": ("POST", f"/customers/{served.dora}/erase", {"json": {"reason": "CUSTOMER_REQUEST"}}),
+        # A merge a rule refuses (a protected identity): the role is checked, and nothing is published.
+        "duplicates_merge": ("POST", f"/customers/{a}/merge", {"json": {"dropped_customer_id": served.bertil}}),
         "duplicates_find": ("GET", "/duplicates", {"params": {"limit": 5}}),
     }
 
@@ -215,7 +217,7 @@ def test_every_role_gets_200_exactly_on_the_endpoints_the_roles_table_gives_it_a
         for endpoint, (method, path, kwargs) in calls.items():
             response = httpx.request(method, served.base + path, headers=_auth(served.keys[role]), timeout=30, **kwargs)
             outcome[(role, endpoint)] = response.status_code
-            expected[(role, endpoint)] = (202 if endpoint == "erase" else 200) if may_call(role, endpoint) else 403
+            expected[(role, endpoint)] = {"erase": 202, "duplicates_merge": 409}.get(endpoint, 200) if may_call(role, endpoint) else 403
             if response.status_code == 403:
                 body = response.json()
                 assert body["error"] == "FORBIDDEN_FOR_ROLE" and f"'{role}'" in body["message"]

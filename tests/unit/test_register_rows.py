@@ -157,6 +157,7 @@ def test_register_tables_are_the_projection_tables_and_every_detail_table_is_amo
         "company_contacts",
         "downstream_outbox",
         "identity_lookup",
+        "customer_merges",
     ]
     assert {table.__table__ for table in DETAIL_TABLES} <= set(REGISTER_TABLES)
     assert set(REGISTER_TABLES) <= set(Base.metadata.tables.values())

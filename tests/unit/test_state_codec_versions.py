@@ -1,4 +1,4 @@
-"""The stored state's format: version 3 gives back any state unchanged, and version 1 and 2 bytes are still read."""
+"""The stored state's format: version 4 gives back any state unchanged, and version 1, 2 and 3 bytes are still read."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from events import state_codec
 from events.convert import to_plain
 from events.customer import CustomerState, fold
 from events.jsonlines import parse_event
-from events.state_codec import FIELDS, FIELDS_ADDED_IN_3, VERSION, DamagedState, UnknownStateVersion, decode_state, encode_state
+from events.state_codec import FIELDS, FIELDS_ADDED_IN_3, FIELDS_ADDED_IN_4, VERSION, DamagedState, UnknownStateVersion, decode_state, encode_state
 from tests.builders import person
 from tests.type_strategies import moments, text, values_of
 
@@ -39,24 +39,37 @@ def version_1(state: CustomerState) -> bytes:
 
 
 def version_2(state: CustomerState) -> bytes:
-    """The bytes a worker of version 2 wrote for `state` (which has version 3's fields at their defaults): the array
-    as version 2 wrote it, without the fields version 3 added at its end."""
+    """The bytes a worker of version 2 wrote for `state` (which has version 3's and 4's fields at their defaults): the
+    array as version 2 wrote it, without the fields versions 3 and 4 added at its end."""
     fields = json.loads(encode_state(state)[1:])
-    text = json.dumps(fields[: -len(FIELDS_ADDED_IN_3)], separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(fields[: -len(FIELDS_ADDED_IN_3) - len(FIELDS_ADDED_IN_4)], separators=(",", ":"), ensure_ascii=False)
     return bytes([2]) + text.encode("utf-8")
 
 
-def before_version_3(state: CustomerState) -> CustomerState:
-    """The state with the fields version 3 added at their defaults: all a version 1 or 2 worker could have stored."""
-    defaults = {f.name: f.default for f in dataclasses.fields(CustomerState) if f.name in FIELDS_ADDED_IN_3}
+def version_3(state: CustomerState) -> bytes:
+    """The bytes a worker of version 3 wrote for `state` (which has version 4's fields at their defaults)."""
+    fields = json.loads(encode_state(state)[1:])
+    text = json.dumps(fields[: -len(FIELDS_ADDED_IN_4)], separators=(",", ":"), ensure_ascii=False)
+    return bytes([3]) + text.encode("utf-8")
+
+
+def before_version(version: int, state: CustomerState) -> CustomerState:
+    """The state with the fields added in `version` and later at their defaults: all an older worker could have stored."""
+    added = {3: FIELDS_ADDED_IN_3 + FIELDS_ADDED_IN_4, 4: FIELDS_ADDED_IN_4}[version]
+    defaults = {f.name: f.default for f in dataclasses.fields(CustomerState) if f.name in added}
     return dataclasses.replace(state, **defaults)
+
+
+def before_version_3(state: CustomerState) -> CustomerState:
+    """The state with the fields versions 3 and 4 added at their defaults: all a version 1 or 2 worker could have stored."""
+    return before_version(3, state)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(any_state)
-def test_any_state_comes_back_from_version_3_bytes_unchanged(state: CustomerState):
+def test_any_state_comes_back_from_version_4_bytes_unchanged(state: CustomerState):
     data = encode_state(state)
-    assert data[0] == VERSION == 3
+    assert data[0] == VERSION == 4
     assert decode_state(data) == state
 
 
@@ -67,11 +80,22 @@ def test_bytes_a_version_2_worker_wrote_are_still_read_as_the_same_state(state: 
     assert decode_state(version_2(old)) == old
 
 
-def test_the_fields_version_3_added_come_last_so_that_a_version_2_array_is_their_prefix():
-    assert FIELDS[-len(FIELDS_ADDED_IN_3) :] == FIELDS_ADDED_IN_3 == ("immigrated_on", "deregistered_on", "deregistration_cause", "past_contact_roles")
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(any_state)
+def test_bytes_a_version_3_worker_wrote_are_still_read_as_the_same_state(state: CustomerState):
+    old = before_version(4, state)
+    assert decode_state(version_3(old)) == old
+
+
+def test_the_fields_versions_3_and_4_added_come_last_so_that_older_arrays_are_their_prefixes():
+    assert FIELDS[-len(FIELDS_ADDED_IN_4) :] == FIELDS_ADDED_IN_4 == ("merged_into", "merged_from")
+    assert FIELDS[-len(FIELDS_ADDED_IN_4) - len(FIELDS_ADDED_IN_3) : -len(FIELDS_ADDED_IN_4)] == FIELDS_ADDED_IN_3
+    assert FIELDS_ADDED_IN_3 == ("immigrated_on", "deregistered_on", "deregistration_cause", "past_contact_roles")
     state = fold([parse_event(person("C-1"))])
     assert state is not None
-    assert json.loads(version_2(state)[1:]) == json.loads(encode_state(state)[1:])[: len(FIELDS) - len(FIELDS_ADDED_IN_3)]
+    current = json.loads(encode_state(state)[1:])
+    assert json.loads(version_3(state)[1:]) == current[: len(FIELDS) - len(FIELDS_ADDED_IN_4)]
+    assert json.loads(version_2(state)[1:]) == current[: len(FIELDS) - len(FIELDS_ADDED_IN_4) - len(FIELDS_ADDED_IN_3)]
 
 
 def records_in(value: typing.Any) -> typing.Iterator[typing.Any]:
@@ -87,7 +111,7 @@ def records_in(value: typing.Any) -> typing.Iterator[typing.Any]:
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(any_state)
-def test_every_record_read_from_version_3_is_the_record_its_fields_make(state: CustomerState):
+def test_every_record_read_from_version_4_is_the_record_its_fields_make(state: CustomerState):
     for record in records_in(decode_state(encode_state(state))):
         fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
         assert vars(record) == fields  # every field set, nothing beside them
@@ -100,7 +124,7 @@ def test_bytes_a_version_1_worker_wrote_are_still_read_as_the_same_state(state: 
     assert decode_state(version_1(state)) == state
     old = before_version_3(state)
     without_new_fields = json.loads(version_1(old)[1:])
-    for name in FIELDS_ADDED_IN_3:
+    for name in FIELDS_ADDED_IN_3 + FIELDS_ADDED_IN_4:
         del without_new_fields[name]  # a version 1 worker's JSON object had no such keys
     assert decode_state(bytes([1]) + json.dumps(without_new_fields).encode()) == old
 
@@ -118,7 +142,7 @@ def test_the_same_state_always_makes_the_same_bytes_whatever_order_its_sets_were
     assert encode_state(forwards) == encode_state(backwards)
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 @pytest.mark.parametrize(
     "body",
     [
@@ -132,7 +156,7 @@ def test_the_same_state_always_makes_the_same_bytes_whatever_order_its_sets_were
         b"\xff",
     ],
 )
-def test_version_2_and_3_bytes_of_another_shape_are_refused_as_damaged_with_advice(version: int, body: bytes):
+def test_version_2_3_and_4_bytes_of_another_shape_are_refused_as_damaged_with_advice(version: int, body: bytes):
     with pytest.raises(DamagedState, match=rf"version {version}\) is damaged: .*rebuild the stored state from the event log") as refused:
         decode_state(bytes([version]) + body)
     assert isinstance(refused.value, ValueError)  # as UnknownStateVersion and any other unreadable state
@@ -145,11 +169,15 @@ def test_a_version_2_array_with_version_3_fields_is_damaged_and_so_is_the_revers
         decode_state(bytes([2]) + encode_state(state)[1:])
     with pytest.raises(DamagedState):
         decode_state(bytes([3]) + version_2(state)[1:])
+    with pytest.raises(DamagedState):
+        decode_state(bytes([3]) + encode_state(state)[1:])
+    with pytest.raises(DamagedState):
+        decode_state(bytes([4]) + version_3(state)[1:])
 
 
 def test_an_unknown_version_names_the_versions_this_worker_reads():
-    with pytest.raises(UnknownStateVersion, match=r"version 4; this worker reads version 3 \(and the older versions 1 and 2\)"):
-        decode_state(bytes([4]) + b"[]")
+    with pytest.raises(UnknownStateVersion, match=r"version 5; this worker reads version 4 \(and the older versions 1, 2 and 3\)"):
+        decode_state(bytes([5]) + b"[]")
 
 
 def test_a_damaged_state_does_not_echo_its_contents():
@@ -163,7 +191,7 @@ def test_the_array_versions_are_smaller_than_version_1_for_a_typical_customer():
     state = fold([parse_event(person("C-1"))])
     assert state is not None
     assert len(encode_state(state)) < len(version_1(state)) * 0.7
-    assert sorted(state_codec.READABLE) == [1, 2, 3]
+    assert sorted(state_codec.READABLE) == [1, 2, 3, 4]
 
 
 # --- The register's stored form ---------------------------------------------------------------------

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 
-HEAD = "0007"
+HEAD = "0008"
 """The latest revision. A new revision sets it (a test holds it to the scripts' head), so that a
 database already at head is recognised with one query, without loading Alembic."""
 

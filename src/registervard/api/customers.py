@@ -20,6 +20,7 @@ from projections.tables import CustomerRow, IdentityLookupRow
 from registervard.api.auth import Principal, authorize
 from registervard.api.disclosure_writer import DisclosureWriter, disclosure_rows
 from registervard.api.errors import BODY_RESPONSES, ERROR_RESPONSES, ApiError, ErrorBody
+from registervard.api.merged_ids import MERGED, merged_redirect, redirect_if_merged
 from registervard.api.params import ChannelParam, Moment, PurposeParam, customer_id_path
 from registervard.api.records import for_role, record_dict, records
 from registervard.api.roles import may_call, roles_for
@@ -81,7 +82,7 @@ VALID_AT = "The moment in the world asked about (effective dates), ISO 8601 with
 KNOWN_AT = "The moment of the register's knowledge: only events recorded by then count (recorded_at). Written as valid_at; default now."
 
 
-@router.get("/customers/{customer_id}", summary="A customer's register row", responses=NOT_FOUND)
+@router.get("/customers/{customer_id}", summary="A customer's register row", responses={**NOT_FOUND, **MERGED})
 def get_customer(
     request: Request,
     customer_id: str = customer_id_path(),
@@ -99,6 +100,7 @@ def get_customer(
         with Session(request.app.state.database.engine()) as session:
             row = session.get(CustomerRow, customer_id)
             if row is None:
+                redirect_if_merged(session, request, customer_id)
                 raise not_found()
             # As `customer show` and contactability: a consent past its lapse date is not active, though the register
             # holds it until its expiry is recorded.
@@ -115,6 +117,8 @@ def get_customer(
             )
         with Session(request.app.state.database.engine()) as session:
             found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=key_store(request.app.state.settings))
+        if found.state is not None and found.state.merged_into is not None:  # merged by then: the kept customer answers
+            raise merged_redirect(request, customer_id, found.state.merged_into)
         past = record_at(found)
         if past is None:
             raise not_found() if not found.known else not_registered_then()
@@ -133,17 +137,19 @@ def not_registered_then() -> ApiError:
     )
 
 
-@router.get("/customers/{customer_id}/history", summary="A customer's history", responses=NOT_FOUND)
+@router.get("/customers/{customer_id}/history", summary="A customer's history", responses={**NOT_FOUND, **MERGED})
 def history(request: Request, customer_id: str = customer_id_path(), principal: Principal = authorize("history")) -> dict[str, Any]:
     """Address and name history (empty while the identity is protected), consents in force and NIX status."""
     found = customer_history(request.app.state.database.engine(), customer_id)
     if found is None:
+        with Session(request.app.state.database.engine()) as session:
+            redirect_if_merged(session, request, customer_id)
         raise not_found()
     disclosed(request, principal, [customer_id], "history")
     return found
 
 
-@router.get("/customers/{customer_id}/contactability", summary="May we contact this customer?", responses=NOT_FOUND)
+@router.get("/customers/{customer_id}/contactability", summary="May we contact this customer?", responses={**NOT_FOUND, **MERGED})
 def contactability(
     request: Request,
     # Annotated with the Query inside: a Query as default would drop the type's own validator (the one that upper-cases).
@@ -166,19 +172,23 @@ def contactability(
         found = state_at_moment(connection, customer_id, valid_at=asked, known_at=known_at, keys=keys)
     if not found.known:
         raise not_found()
+    if found.state is not None and found.state.merged_into is not None:
+        raise merged_redirect(request, customer_id, found.state.merged_into)
     rules = load_rules(request.app.state.settings.contact_rules)
     decision = may_contact(found.state, channel=channel, purpose=purpose, company=company, at=found.valid_at, rules=rules)
     disclosed(request, principal, [customer_id], "contactability")
     return decision_document(decision, customer_id=customer_id, channel=channel, purpose=purpose, company=company, at=found.valid_at, known_at=found.known_at)
 
 
-@router.get("/customers/{customer_id}/contact-persons", summary="A company's contact persons", responses=NOT_FOUND)
+@router.get("/customers/{customer_id}/contact-persons", summary="A company's contact persons", responses={**NOT_FOUND, **MERGED})
 def contact_persons(request: Request, customer_id: str = customer_id_path(), principal: Principal = authorize("contact_persons")) -> dict[str, Any]:
     """The contact persons of the company `customer_id`: `contact_persons` it has now, and `former_contact_persons` who
     left (with `left_on`, latest first). Each with the name, status, phone and e-mail of their register row; a protected
     identity without a name. Empty lists for a customer no contact person names."""
     view = company_contacts(request.app.state.database.engine(), customer_id)
     if view is None:
+        with Session(request.app.state.database.engine()) as session:
+            redirect_if_merged(session, request, customer_id)
         raise not_found()
     shown = [customer_id, *(p["customer_id"] for p in (*view["contact_persons"], *view["former_contact_persons"]))]
     disclosed(request, principal, shown, "contact_persons")

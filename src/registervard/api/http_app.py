@@ -27,7 +27,7 @@ from events.settings import Settings
 from projections.database import connect
 from projections.migrations import HEAD, at_head
 from projections.status import projection_health
-from registervard.api import customers, duplicate_routes, feed, search_routes
+from registervard.api import customers, duplicate_routes, feed, merge_routes, search_routes
 from registervard.api import erasure_routes as erasure
 from registervard.api import wash_routes as wash
 from registervard.api.body_limit import BodyLimit
@@ -161,6 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(feed.router)
     app.include_router(wash.router)
     app.include_router(erasure.router)
+    app.include_router(merge_routes.router)
     app.include_router(duplicate_routes.router)
     # Added innermost first: metrics and the request log also see what the body limit refuses.
     app.add_middleware(BodyLimit, default=settings.api_max_body_bytes, limits_by_path={"/wash": settings.api_max_wash_body_bytes})

@@ -23,9 +23,10 @@ ENDPOINTS: Mapping[str, str] = MappingProxyType(
         "audit_verify": "GET /audit/verify",
         "wash": "POST /wash",
         "erase": "POST /customers/{customer_id}/erase",
-        "duplicates_find": "GET /duplicates",
         "health_report": "GET /console/health",  # console pages only (no API route): the register health report
         "deadletters": "GET /console/deadletters",  # console pages only: list, inspect, correct, retry, resolve dead letters
+        "duplicates_merge": "POST /customers/{customer_id}/merge",
+        "duplicates_find": "GET /duplicates",
     }
 )
 """Every protected endpoint, by the name the roles table uses. /health, /ready and /docs need no key."""

@@ -49,6 +49,10 @@ def check(
     at_a_moment = asked_valid is not None or asked_known is not None
     with Session(services.engine) as session:
         found = state_at_moment(session, customer_id, valid_at=asked_valid, known_at=asked_known, keys=services.keys if at_a_moment else None)
+        while found.state is not None and found.state.merged_into is not None:  # a merged id: the customer it was merged into decides
+            errors.print(f"{customer_id} was merged into {found.state.merged_into} as a duplicate; deciding for {found.state.merged_into}.")
+            customer_id = found.state.merged_into
+            found = state_at_moment(session, customer_id, valid_at=asked_valid, known_at=asked_known, keys=services.keys if at_a_moment else None)
     decision = may_contact(found.state, channel=channel, purpose=purpose, company=company, at=found.valid_at, rules=rules)
     if as_json:
         document = decision_document(

@@ -25,10 +25,12 @@ from rich.table import Table
 from projections.duplicates import DEFAULT_LIMIT, DEFAULT_MIN_SCORE, DuplicateReport, Pair, Reason, register_duplicates
 from projections.spreadsheet_output import CsvWriter, WorkbookWriter, check_writable, spreadsheet_writer
 from registervard.bootstrap import bootstrap
+from registervard.commands.merge_command import duplicates_merge
 from registervard.console import advise_on_failure, console, errors
 from registervard.listings import folded, whole
 
 app = typer.Typer(help="Duplicate customers (dubblettkontroll): the same person or company under two customer ids.", no_args_is_help=True)
+app.command("merge")(duplicates_merge)  # merge KEEP DROP: registervard/commands/merge_command.py
 
 MAX_LIMIT = 1_000_000
 

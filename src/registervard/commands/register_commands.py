@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from events.validation import is_identity_number
 from projections.consent_lapses import LapsedConsent, lapsed_consents, with_lapsed_consents
 from projections.history_at import StateAt, record_at, state_at_moment
+from projections.merges import merged_into
 from projections.read import company_contacts, customer_record
 from registervard.bootstrap import bootstrap
 from registervard.commands.time_axes import KnownAt, ValidAt, moment_option
-from registervard.console import advise_on_failure, console, fail, run
+from registervard.console import advise_on_failure, console, errors, fail, run
 from registervard.listings import folded, whole
 from registervard.worker_report import WorkersReport, worker_report
 
@@ -163,16 +164,27 @@ def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | No
     if valid_at is None and known_at is None:
         record = customer_record(services.settings, customer_id)
         if record is None:
-            return None
+            with Session(services.engine) as session:
+                kept = merged_into(session, customer_id)
+            return _merged(customer_id, kept, valid_at, known_at) if kept is not None else None
         with Session(services.engine) as session:
             return with_lapsed_consents(record, lapsed_consents(session, customer_id))
     with Session(services.engine) as session:
         found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=services.keys)
+    if found.state is not None and found.state.merged_into is not None:  # merged by then: the kept customer answers
+        return _merged(customer_id, found.state.merged_into, valid_at, known_at)
     past = record_at(found)
     if past is None and found.known:
         behind = " (the audit trail holds none of their events: is the audit projection running?)" if found.trail_events == 0 else ""
         fail(f"{customer_id} was not a registered customer at {found.valid_at.isoformat()} as known at {found.known_at.isoformat()}{behind}.")
     return with_lapsed_consents(past, _lapsed_then(customer_id, found)) if past is not None else None
+
+
+def _merged(customer_id: str, kept: str, valid_at: datetime | None, known_at: datetime | None) -> dict[str, Any] | None:
+    """The record of the customer `customer_id` was merged into, saying so on standard error and in `redirected_from`."""
+    errors.print(f"{customer_id} was merged into {kept} as a duplicate; showing {kept}.")
+    record = _record(kept, valid_at, known_at)
+    return {**record, "redirected_from": customer_id} if record is not None else None
 
 
 def _lapsed_then(customer_id: str, found: StateAt) -> list[LapsedConsent]:
