@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from events.settings import Settings
 from registervard.api.http_app import create_app
-from registervard.web import audit_pages, customer_pages, deadletter_pages, health_pages, sign_in_pages
+from registervard.web import audit_pages, customer_pages, deadletter_pages, duplicate_pages, health_pages, sign_in_pages
 from registervard.web.errors import install_console_errors
 from registervard.web.session import PREFIX
 
@@ -31,6 +31,7 @@ console_router.include_router(customer_pages.router)
 console_router.include_router(health_pages.router)
 console_router.include_router(deadletter_pages.router)
 console_router.include_router(audit_pages.router)
+console_router.include_router(duplicate_pages.router)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

@@ -58,6 +58,7 @@ NAV: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("nav.deadletters", ("deadletters",), f"{PREFIX}/deadletters"),
     ("nav.audit", ("audit", "audit_verify"), f"{PREFIX}/audit"),
     ("nav.health", ("health_report",), f"{PREFIX}/health"),
+    ("nav.duplicates", ("duplicates_find",), f"{PREFIX}/duplicates"),
 )
 """The header's links: label key, the endpoints of which the role may call any (unknown names count as no), path."""
 
