@@ -21,8 +21,9 @@ from projections.register import RegisterProjection
 from projections.runner import apply_batch
 from projections.tables import AddressHistoryRow, ConsentRow, CustomerRow, IdentityLookupRow, MergeRow
 from registervard.api.api_keys import create_key
-from registervard.api.http_app import create_app
+from registervard.web import create_served_app
 from tests.builders import envelope
+from tests.unit.test_console_web import signed_in
 from tests.unit.test_merging import DROP, DROPPED_LIFE, KEEP, KEPT_LIFE, MERGED_AT, merged_pair, registered
 
 ONCE = "C-once-protected"
@@ -43,7 +44,7 @@ async def test_a_merged_customer_is_a_pointer_and_the_kept_one_holds_both_whatev
     kept_log = records([*KEPT_LIFE, kept_half], partition=0)
     dropped_log = records([*DROPPED_LIFE, merge_event(KEEP, DROP, at=MERGED_AT)], partition=1)
     once_log = records(ONCE_LIFE, partition=2)
-    app = create_app(Settings(database_url=database_url, kafka="127.0.0.1:1", api_rate_limit="1000000/second"))
+    app = create_served_app(Settings(database_url=database_url, kafka="127.0.0.1:1", api_rate_limit="1000000/second"))
     engine = app.state.database.engine()
     # The kept customer's partition first, merge and all; the dropped one's after: each customer's own events tell it.
     for part in (kept_log, dropped_log, once_log):
@@ -88,5 +89,9 @@ async def test_a_merged_customer_is_a_pointer_and_the_kept_one_holds_both_whatev
         assert again.status_code == 409 and again.json()["error"] == "ALREADY_MERGED" and DROP not in again.json()["message"]
         once = await client.post(f"/customers/{KEEP}/merge", json={"dropped_customer_id": ONCE})
         assert once.status_code == 409 and once.json()["error"] == "PROTECTED_IDENTITY"
+    console = signed_in(app, key)  # the console's page of a merged id leads to the kept customer's, as the API does
+    moved_page = console.get(f"/console/customers/{DROP}", params={"company": "Acme AB"}, follow_redirects=False)
+    assert moved_page.status_code == 303 and moved_page.headers["location"] == f"/console/customers/{KEEP}?company=Acme+AB"
+    assert console.get(f"/console/customers/{DROP}").url.path == f"/console/customers/{KEEP}"
     app.state.disclosures.close()
     engine.dispose()

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from events.contactability import load_rules
 from events.validation import is_opaque_customer_id
 from projections.data_keys import key_store
+from projections.merges import merged_into
 from projections.replay import parse_as_of
 from projections.search import DEFAULT_LIMIT, MAX_QUERY_LENGTH, SearchQueryError, customer_summary, find_customers, read_query
 from registervard.api.roles import ROLE_HIDDEN_FIELDS
@@ -103,8 +106,10 @@ def customer_page(
     valid_at: Annotated[str, Query(max_length=40)] = "",
     known_at: Annotated[str, Query(max_length=40)] = "",
     company: Annotated[str, Query(max_length=MAX_COMPANY_LENGTH)] = "",
-) -> HTMLResponse:
-    """The customer's page: now, or as of `valid_at` (a date: the end of that day) as known at `known_at`."""
+) -> Response:
+    """The customer's page: now, or as of `valid_at` (a date: the end of that day) as known at `known_at`. Today's page of
+    a customer merged into another as a duplicate is the page of the customer it was merged into; a past moment's
+    page shows the customer as they were then."""
     words = texts(user.lang)
     settings = request.app.state.settings
     engine = request.app.state.database.engine()
@@ -118,6 +123,12 @@ def customer_page(
             moments = _moments(as_of["valid_at"], as_of["known_at"])
         except ValueError:
             return _customer_problem(request, user, customer_id, words["as_of.bad_date"], 422, as_of)
+    if moments is None:
+        with Session(engine) as session:
+            kept = merged_into(session, customer_id)
+        if kept is not None:  # merged away as a duplicate: the customer it was merged into answers, as the API's 308 does
+            asked = {name: value for name, value in {**as_of, "company": company.strip()}.items() if value}
+            return RedirectResponse(f"{PREFIX}/customers/{quote(kept, safe='')}" + (f"?{urlencode(asked)}" if asked else ""), status_code=303)
     keys = key_store(settings)
     try:
         view = customer_at(engine, customer_id, moments, keys) if moments else customer_now(engine, customer_id, keys)
