@@ -23,8 +23,8 @@ PEOPLE = {
     "C-DEAD": ("195306062398", "Folke"),  # dies (change)
     "C-EMIG": ("194107086995", "Bertil"),  # emigrates to Norway (change)
     "C-GONE": ("197802022389", "Erik"),  # deregistered as missing, cause OB (current state)
-    "C-POST": ("200001012384", "Cecilia"),  # asks for a special postal address and blocks direct marketing (current state)
-    "C-SAME": ("194608239986", "Gustav"),  # SPAR agrees with the register, case and spacing aside (current state)
+    "C-POST": ("200001012384", "Cecilia"),  # asks for a special postal address and blocks direct marketing (current state); it ends (full)
+    "C-SAME": ("194608239986", "Gustav"),  # SPAR agrees with the register, case and spacing aside (current state): only the kind is new
     "C-LIFT": ("200002292399", "Ivar"),  # protected in the register; SPAR says neither flag (full)
     "C-SAMO": ("197302889931", "Jonas"),  # a samordningsnummer with a contact address (full)
 }

@@ -51,6 +51,21 @@ class CivilStatus(StrEnum):
     OTHER = "OTHER"
 
 
+class AddressKind(StrEnum):
+    """Which of the population register's addresses (SPAR) an address is; an address without one is one the customer
+    or an upstream system gave. OTHER: a kind added after this reader's schema, kept as such an address."""
+
+    POPULATION_REGISTER = "POPULATION_REGISTER"
+    """Folkbokföringsadress: where the person is registered as living."""
+    SPECIAL_POSTAL = "SPECIAL_POSTAL"
+    """Särskild postadress: where the person asked their post to go; while in force, the register's postal address."""
+    ABROAD = "ABROAD"
+    """Utlandsadress: an emigrant's address abroad."""
+    CONTACT = "CONTACT"
+    """Kontaktadress: a coordination number's contact address."""
+    OTHER = "OTHER"
+
+
 class Protection(StrEnum):
     SEKRETESSMARKERING = "SEKRETESSMARKERING"
     SKYDDAD_FOLKBOKFORING = "SKYDDAD_FOLKBOKFORING"
@@ -215,9 +230,15 @@ class AddressChanged(Event):
     """The customer moved, or their address was corrected."""
 
     effective_date: date
-    """The day from which the new address applies."""
+    """The day from which the new address applies (or, when `ended`, no longer applies)."""
     address: PostalAddress | SealedPersonalData
-    """The new address."""
+    """The new address; when `ended`, the address that ended."""
+    address_kind: AddressKind | None = None
+    """Which of the population register's addresses it is, each kind a history of its own; None for an address the
+    customer or an upstream system gave (release 4)."""
+    ended: bool = False
+    """The customer has no address of this kind any more from `effective_date` (SPAR: a special postal address
+    ended). Only with an `address_kind` (release 4)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -438,6 +459,10 @@ class AbsorbedAddress:
     """The address."""
     event_id: str
     """The event (of the dropped customer) that reported it."""
+    address_kind: AddressKind | None = None
+    """Which of the population register's addresses it is (AddressChanged.address_kind)."""
+    ended: bool = False
+    """The end of the dropped customer's address of this kind (AddressChanged.ended)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from events.catalog import (
     AbsorbedFacts,
     AbsorbedPersonalData,
     AddressChanged,
+    AddressKind,
     Channel,
     CivilStatus,
     CivilStatusChanged,
@@ -98,6 +99,26 @@ class DatedAddress(Dated):
     """The address."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class RegisteredAddress(DatedAddress):
+    """One of the population register's addresses (SPAR), of one kind, and the day it took effect; or, `ended`, the day
+    the customer stopped having an address of that kind (`value` is then the address that ended)."""
+
+    kind: AddressKind
+    """Folkbokföringsadress, särskild postadress, utlandsadress or kontaktadress."""
+    ended: bool = False
+    """From `effective_date` the customer has no address of this kind."""
+
+
+REGISTERED_KINDS = frozenset({AddressKind.POPULATION_REGISTER, AddressKind.SPECIAL_POSTAL, AddressKind.ABROAD, AddressKind.CONTACT})
+"""The kinds kept in a history of their own (`CustomerState.registered_addresses`). An AddressChanged without a kind,
+or of a kind this code does not know (OTHER), is an address the customer or an upstream system gave."""
+
+POOLED_KINDS = (AddressKind.POPULATION_REGISTER, AddressKind.CONTACT, AddressKind.ABROAD)
+"""The kinds that compete by date with the addresses the customer gave for the postal address (`postal_address`); on
+the same day the later in this order wins."""
+
+
 NIX_OVERRIDE_VALIDITY_MONTHS = 3
 """Since 1 July 2017 a consent to be called despite NIX lapses by itself after 3 months."""
 
@@ -169,7 +190,9 @@ class CustomerState:
     names: tuple[DatedName, ...] = ()
     """Every name the person has had, by effective date."""
     addresses: tuple[DatedAddress, ...] = ()
-    """Every address the customer has had, by effective date."""
+    """Every address the customer (or an upstream system, or the customer's return to Sweden) gave, by effective date:
+    the AddressChanged events without a kind. The population register's are in `registered_addresses`; the postal
+    address is derived from both (`address`, `postal_address`)."""
     contact: ContactDetails | None = None
     """Current phone and e-mail."""
     civil_status: CivilStatus | None = None
@@ -209,6 +232,9 @@ class CustomerState:
     state is kept as it stood at the merge; the id only points to the kept customer from then on."""
     merged_from: tuple[str, ...] = ()
     """The customers merged into this one as duplicates (and those merged into them before), in the order merged."""
+    registered_addresses: tuple[RegisteredAddress, ...] = ()
+    """The population register's addresses (SPAR), every kind kept apart, and the ends of a kind, by effective date
+    (among equal dates in the order reported); a kind's latest entry is its current one, unless it is an end."""
 
     @property
     def registered(self) -> bool:
@@ -231,8 +257,77 @@ class CustomerState:
 
     @property
     def address(self) -> PostalAddress | None:
-        """The current address: the one with the latest effective date."""
-        return self.addresses[-1].value if self.addresses else None
+        """The current postal address, by the rule of `postal_address`."""
+        current = postal_address(self)
+        return current.value if current is not None else None
+
+    @property
+    def address_since(self) -> date | None:
+        """The effective date of the current postal address."""
+        current = postal_address(self)
+        return current.effective_date if current is not None else None
+
+
+# --- The postal address ----------------------------------------------------------------------
+
+
+def postal_address(state: CustomerState, on: date | None = None) -> DatedAddress | None:
+    """The customer's postal address, the one the register's row, contactability and downstream use, from the
+    histories as they stood on `on` (default: all of them, the current one):
+
+    1. a special postal address (särskild postadress) in force: the person asked for their post to go there;
+    2. else the latest, by effective date, of the address the customer gave (`addresses`, the rule before addresses
+       had kinds) and the current population register address, contact address and address abroad: an emigrant's
+       address abroad is dated at or after their emigration, so it outranks the Swedish address they left, and a
+       returning emigrant's new Swedish address outranks it in turn. On the same day the population register's
+       outranks the customer's (SPAR is the authority: `events.spar_changes` dates an address SPAR says is current no
+       earlier than the register's own, so that it becomes current).
+
+    A kind whose latest entry is an end has no address in force. With no population register address at all this is
+    the latest given address, as it always was."""
+    given = _in_force(state.addresses, on)
+    if not state.registered_addresses:
+        return given
+    latest = current_registered(state, on)
+    special = latest.get(AddressKind.SPECIAL_POSTAL)
+    if special is not None:
+        return special
+    best = given
+    for kind in POOLED_KINDS:
+        entry = latest.get(kind)
+        if entry is not None and (best is None or entry.effective_date >= best.effective_date):
+            best = entry
+    return best
+
+
+def current_registered(state: CustomerState, on: date | None = None) -> dict[AddressKind, RegisteredAddress]:
+    """Each kind's population register address in force on `on` (default: now); a kind whose latest entry is an end has none."""
+    latest: dict[AddressKind, RegisteredAddress] = {}
+    for entry in state.registered_addresses:  # by effective date: the last of a kind is its latest
+        if on is None or entry.effective_date <= on:
+            latest[entry.kind] = entry
+    return {kind: entry for kind, entry in latest.items() if not entry.ended}
+
+
+def postal_history(state: CustomerState) -> tuple[DatedAddress, ...]:
+    """The postal address over time (`postal_address` on each day an address took effect or ended), each dated the day
+    it became the postal address. Without population register addresses, `addresses` as it is."""
+    if not state.registered_addresses:
+        return state.addresses
+    history: list[DatedAddress] = []
+    for day in sorted({entry.effective_date for entry in (*state.addresses, *state.registered_addresses)}):
+        entry = postal_address(state, day)
+        if entry is None or (history and history[-1].event_id == entry.event_id):
+            continue
+        history.append(entry if entry.effective_date == day else DatedAddress(effective_date=day, value=entry.value, event_id=entry.event_id))
+    return tuple(history)
+
+
+def _in_force(history: tuple[D, ...], on: date | None) -> D | None:
+    """The latest entry of a history sorted by effective date that took effect by `on` (default: the latest)."""
+    if on is None:
+        return history[-1] if history else None
+    return next((entry for entry in reversed(history) if entry.effective_date <= on), None)
 
 
 def fold(events: list[Event], state: CustomerState | None = None) -> CustomerState | None:
@@ -278,6 +373,10 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
     match event:
         case CustomerRegistered(registration=Registration() as details):
             return _registered(state, event, details, event_id)
+        case AddressChanged(address=PostalAddress() as address) if event.address_kind in REGISTERED_KINDS:
+            return _with(state, registered_addresses=_insert(state.registered_addresses, _registered_address(event, address, event_id)))
+        case AddressChanged(ended=True):
+            return state  # only an address of a kind ends (publish and the intake refuse this one)
         case AddressChanged(address=PostalAddress() as address):
             return _with(state, addresses=_insert(state.addresses, DatedAddress(effective_date=event.effective_date, value=address, event_id=event_id)))
         case NameChanged(name=PersonName() as name):
@@ -342,6 +441,11 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
         case _ if _is_sealed(event):
             return state  # personal data whose key was destroyed (erased): nothing left to fold
     raise TypeError(f"no rule for {type(event).__name__}")
+
+
+def _registered_address(event: AddressChanged, address: PostalAddress, event_id: str) -> RegisteredAddress:
+    assert event.address_kind is not None
+    return RegisteredAddress(effective_date=event.effective_date, value=address, event_id=event_id, kind=event.address_kind, ended=event.ended)
 
 
 def _registered(state: CustomerState, event: CustomerRegistered, details: Registration, event_id: str) -> CustomerState:
@@ -427,9 +531,10 @@ def _left_company(state: CustomerState, event: ContactPersonLeft, event_id: str)
 # it), fact by fact by the rules the fold applies to the events that reported them. What identifies the customer (kind,
 # identity number, company name, name, contact details, civil status) stays the kept customer's, the one the operator
 # chose to keep; the dropped customer's fills only what the kept one lacks. Addresses are dated facts: they join the
-# history by effective date (as `_insert` orders it), so the latest is current, the kept customer's on the same day. Consents: the
-# one given later wins, as a later ConsentGiven replaces one for the same purpose, channel and company, and none after
-# a death or an identity ended. NIX: per number, the newer register version (`_nix_status`). Opt-outs and the companies
+# history of their kind (`addresses`, or `registered_addresses` for the population register's) by effective date (as
+# `_insert` orders it), so the latest is current, the kept customer's on the same day. Consents: the one given later
+# wins, as a later ConsentGiven replaces one for the same purpose, channel and company, and none after a death or an
+# identity ended. NIX: per number, the newer register version (`_nix_status`). Opt-outs and the companies
 # the customer is a customer of add up. The population register's facts (status, dates) stay the kept customer's: a
 # merge is refused when the dropped customer's differ, unless forced (`events.merging`).
 
@@ -473,9 +578,16 @@ def _absorbed_consents(state: CustomerState, facts: AbsorbedFacts) -> tuple[Cons
 
 
 def _absorbed_personal(state: CustomerState, personal: AbsorbedPersonalData) -> dict[str, Any]:
-    addresses = state.addresses
+    addresses, registered = state.addresses, state.registered_addresses
     for dated in reversed(personal.addresses):  # last first: each goes before those of its day, so theirs keep their order
-        addresses = _insert_before_equal(addresses, DatedAddress(effective_date=dated.effective_date, value=dated.address, event_id=dated.event_id))
+        if dated.address_kind in REGISTERED_KINDS:  # each kind joins its own history
+            assert dated.address_kind is not None
+            kept = RegisteredAddress(
+                effective_date=dated.effective_date, value=dated.address, event_id=dated.event_id, kind=dated.address_kind, ended=dated.ended
+            )
+            registered = _insert_before_equal(registered, kept)
+        elif not dated.ended:
+            addresses = _insert_before_equal(addresses, DatedAddress(effective_date=dated.effective_date, value=dated.address, event_id=dated.event_id))
     names = state.names or tuple(DatedName(effective_date=n.effective_date, value=n.name, event_id=n.event_id) for n in personal.names)
     nix = state.nix
     for entry in personal.nix:
@@ -492,6 +604,7 @@ def _absorbed_personal(state: CustomerState, personal: AbsorbedPersonalData) -> 
         "company_name": state.company_name or personal.company_name,
         "names": names,
         "addresses": addresses,
+        "registered_addresses": registered,
         "contact": contact,
         "nix": nix,
     }

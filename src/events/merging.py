@@ -125,7 +125,13 @@ def absorbed_of(state: CustomerState) -> tuple[AbsorbedFacts, AbsorbedPersonalDa
         identity_number=state.identity_number,
         company_name=state.company_name,
         names=tuple(AbsorbedName(effective_date=n.effective_date, name=n.value, event_id=n.event_id) for n in state.names),
-        addresses=tuple(AbsorbedAddress(effective_date=a.effective_date, address=a.value, event_id=a.event_id) for a in state.addresses),
+        addresses=(
+            *(AbsorbedAddress(effective_date=a.effective_date, address=a.value, event_id=a.event_id) for a in state.addresses),
+            *(
+                AbsorbedAddress(effective_date=a.effective_date, address=a.value, event_id=a.event_id, address_kind=a.kind, ended=a.ended)
+                for a in state.registered_addresses
+            ),
+        ),
         contact=state.contact,
         nix=tuple(AbsorbedNixStatus(phone=n.phone, registered=n.registered, as_of=n.as_of) for n in state.nix),
     )

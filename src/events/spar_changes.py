@@ -15,12 +15,21 @@ The rules, in the order the events are published (a customer's events keep their
    a record at all, so nothing the register holds is blanked or replaced.
 2. *Return.* An emigrated customer whose record has no deregistration and a Swedish population register address:
    CustomerImmigrated at that address.
-3. *Name* and 4. *Address.* The record's current entry (open on `as_of`, the latest begun) against the register's
-   current one, case and spacing aside. The register keeps one postal address, so of the record's addresses the
-   first kind in `SparTable.address_order` that has a current entry is compared (a special postal address before
-   an address abroad, before the population register's address, before a contact address). SPAR is the authority:
-   its name or address becomes the register's current one even when the register's own is dated later (say, the
-   day a CRM import registered the customer); the change is then dated that day, as the fold orders by date.
+3. *Name.* The record's current entry (open on `as_of`, the latest begun) against the register's current one, case
+   and spacing aside. SPAR is the authority: its name becomes the register's current one even when the register's own
+   is dated later (say, the day a CRM import registered the customer); the change is then dated that day, as the fold
+   orders by date.
+4. *Addresses*, each kind apart (`spar_elements.REGISTER_KINDS`: the population register's address, a contact
+   address, an address abroad, a special postal address): the record's current entry of a kind against the
+   register's current one of that kind, case and spacing aside, gives an AddressChanged of that kind, dated by its
+   own DatumFrom, never before the kind's latest entry in the register. The population register's, contact and
+   abroad addresses are also dated no earlier than the address the customer gave when they differ from it, so that
+   SPAR's becomes the postal address (`events.customer.postal_address`; SPAR is the authority, as for the name).
+   A special postal address the register holds that the record no longer has (the record has addresses, none of
+   them a current special postal address) has ended: an AddressChanged of that kind with `ended`, dated the day
+   after the record's ended entry's DatumTill, else the record's day. A kind the register holds a fact of dated after
+   the record's day (SenasteAndringSPAR) is left alone: the record is older, so an older file imported again after a
+   newer one does not bring an ended address back. The postal address needs no event of its own: the fold derives it.
 5. *Civil status*, 6. *Direktreklamspärr* (MarketingOptOut on POST; a block lifted in SPAR does not opt the
    customer in again: the opt-out may have come from the customer directly).
 7. *Deregistration*, last: a death (CustomerDeceased), an emigration (CustomerEmigrated, to the country of the
@@ -35,15 +44,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from events.catalog import EVENT_TYPES, Channel, CustomerDeceased, CustomerDeregistered, CustomerEmigrated, CustomerKind, Event, PersonName, PostalAddress
-from events.customer import CustomerState, Status, evolve
+from events.catalog import (
+    EVENT_TYPES,
+    AddressKind,
+    Channel,
+    CustomerDeceased,
+    CustomerDeregistered,
+    CustomerEmigrated,
+    CustomerKind,
+    Event,
+    PersonName,
+    PostalAddress,
+)
+from events.customer import POOLED_KINDS, CustomerState, RegisteredAddress, Status, current_registered, evolve
 from events.deregistration import CAUSES
 from events.jsonlines import parse_event
 from events.refusal import Refusal
-from events.spar_elements import TABLE, AddressKind, SparTable
+from events.spar_elements import REGISTER_KINDS, TABLE, SparTable
+from events.spar_elements import AddressKind as SparKind
 from events.spar_records import Part, SparAddress, SparName, SparRecord, Where
 from events.timeline import start_of
 
@@ -79,7 +100,7 @@ def changes(record: SparRecord, state: CustomerState, *, as_of: date, fallback_d
         if readable:
             _return_to_sweden(out, record, as_of)
             _name(out, record, as_of, death)
-            _address(out, record, as_of, table, death)
+            _addresses(out, record, as_of, death)
         _civil_status(out, record)
         _marketing_block(out, record)
         _deregistration(out, record, as_of)
@@ -127,7 +148,7 @@ def _protection(out: _Out, record: SparRecord, table: SparTable) -> None:
 def _return_to_sweden(out: _Out, record: SparRecord, as_of: date) -> None:
     if out.state.status is not Status.EMIGRATED or record.deregistration is not None or {Part.DEREGISTRATION, Part.ADDRESSES} & record.left_out:
         return
-    home = current([a for a in record.addresses if a.kind is AddressKind.FOLKBOKFORINGSADRESS], as_of)
+    home = current([a for a in record.addresses if a.kind is SparKind.FOLKBOKFORINGSADRESS], as_of)
     if home is None or home.address.country != "SE":
         return
     since = max(home.valid_from or out.day, out.state.emigrated_on or date.min)
@@ -147,16 +168,42 @@ def _name(out: _Out, record: SparRecord, as_of: date, death: date | None) -> Non
         out.emit("NameChanged", entry.where, reason="OTHER", effective_date=since.isoformat(), name=name)
 
 
-def _address(out: _Out, record: SparRecord, as_of: date, table: SparTable, death: date | None) -> None:
-    entry = postal_address(record, as_of, table) if Part.ADDRESSES not in record.left_out else None
-    if entry is None:
+def _addresses(out: _Out, record: SparRecord, as_of: date, death: date | None) -> None:
+    if Part.ADDRESSES in record.left_out:
         return
-    held = out.state.addresses[-1] if out.state.addresses else None
-    if held is not None and same_address(held.value, entry.address):
-        return
-    since = max(entry.valid_from or out.day, held.effective_date if held else date.min)
+    for spar_kind, kind in REGISTER_KINDS.items():
+        entries = [a for a in record.addresses if a.kind is spar_kind]
+        if _latest_of_kind(out.state, kind) > out.day:
+            continue  # the register knows a later fact of this kind: an older file imported again does not undo it
+        entry = current(entries, as_of)
+        held = current_registered(out.state).get(kind)
+        if entry is None:
+            if kind is AddressKind.SPECIAL_POSTAL and held is not None and record.addresses:
+                _special_postal_ended(out, record, entries, held, death)
+            continue
+        if held is not None and same_address(held.value, entry.address):
+            continue
+        since = max(entry.valid_from or out.day, _latest_of_kind(out.state, kind))
+        given = out.state.addresses[-1] if out.state.addresses else None
+        if kind in POOLED_KINDS and given is not None and not same_address(given.value, entry.address):
+            since = max(since, given.effective_date)  # SPAR's becomes the postal address (on a tie, the fold's rule)
+        if death is None or since <= death:
+            out.emit("AddressChanged", entry.where, effective_date=since.isoformat(), address=_plain_address(entry.address), address_kind=kind.value)
+
+
+def _special_postal_ended(out: _Out, record: SparRecord, entries: list[SparAddress], held: RegisteredAddress, death: date | None) -> None:
+    """The special postal address the register holds is no longer in the record: it ended the day after the record's
+    ended entry (if it delivers one), else on the record's day, and never before it began."""
+    ends = [e.valid_to for e in entries if e.valid_to is not None]
+    since = max((max(ends) + timedelta(days=1)) if ends else out.day, held.effective_date)
     if death is None or since <= death:
-        out.emit("AddressChanged", entry.where, effective_date=since.isoformat(), address=_plain_address(entry.address))
+        address = _plain_address(held.value)
+        out.emit("AddressChanged", record.where, effective_date=since.isoformat(), address=address, address_kind=AddressKind.SPECIAL_POSTAL.value, ended=True)
+
+
+def _latest_of_kind(state: CustomerState, kind: AddressKind) -> date:
+    """The day of the latest entry (an address or an end) of `kind` the register holds; date.min if none."""
+    return max((a.effective_date for a in state.registered_addresses if a.kind is kind), default=date.min)
 
 
 def _civil_status(out: _Out, record: SparRecord) -> None:
@@ -191,7 +238,7 @@ def _deregistration(out: _Out, record: SparRecord, as_of: date) -> None:
             out.emit(own.__name__, found.where, date_of_death=(found.date_of_death or on).isoformat())
     elif own is CustomerEmigrated:
         if state.emigrated_on is None or state.emigrated_on < on:
-            abroad = current([a for a in record.addresses if a.kind is AddressKind.UTLANDSADRESS], as_of)
+            abroad = current([a for a in record.addresses if a.kind is SparKind.UTLANDSADRESS], as_of)
             country = abroad.address.country if abroad is not None else None
             out.emit(own.__name__, found.where, effective_date=on.isoformat(), destination_country=country)
     elif own is CustomerDeregistered:
@@ -206,15 +253,6 @@ def current(entries: Iterable[E], as_of: date) -> E | None:
     """The entry in force on `as_of`: not ended before it (no end, or an end on or after it), the latest begun."""
     open_ = [e for e in entries if e.valid_to is None or e.valid_to >= as_of]
     return max(open_, key=lambda e: e.valid_from or date.min, default=None)
-
-
-def postal_address(record: SparRecord, as_of: date, table: SparTable = TABLE) -> SparAddress | None:
-    """The record's address the register keeps: the current entry of the first kind in `table.address_order` that has one."""
-    for kind in table.address_order:
-        entry = current([a for a in record.addresses if a.kind is kind], as_of)
-        if entry is not None:
-            return entry
-    return None
 
 
 def _folded(text: str | None) -> str:

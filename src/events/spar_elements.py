@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from events.catalog import AddressKind as RegisterAddressKind
 from events.catalog import CivilStatus, Protection
 from events.deregistration import CAUSES
 
@@ -23,7 +24,7 @@ TABLE_PATH = Path(__file__).with_name("spar_elements.toml")
 
 
 class AddressKind(StrEnum):
-    """The kinds of address a SPAR record holds; the register keeps one postal address (see `SparTable.address_order`)."""
+    """The kinds of address a SPAR record holds; the register keeps each apart (`REGISTER_KINDS`)."""
 
     FOLKBOKFORINGSADRESS = "FOLKBOKFORINGSADRESS"
     """Where the person is registered as living (always Swedish)."""
@@ -33,6 +34,18 @@ class AddressKind(StrEnum):
     """An emigrant's address abroad."""
     KONTAKTADRESS = "KONTAKTADRESS"
     """A coordination number's contact address."""
+
+
+REGISTER_KINDS: Mapping[AddressKind, RegisterAddressKind] = MappingProxyType(
+    {
+        AddressKind.FOLKBOKFORINGSADRESS: RegisterAddressKind.POPULATION_REGISTER,
+        AddressKind.KONTAKTADRESS: RegisterAddressKind.CONTACT,
+        AddressKind.UTLANDSADRESS: RegisterAddressKind.ABROAD,
+        AddressKind.SARSKILD_POSTADRESS: RegisterAddressKind.SPECIAL_POSTAL,
+    }
+)
+"""Each SPAR kind of address as the register's AddressChanged names it, in the order a record's are published. The
+register keeps every kind apart and derives its postal address from them (`events.customer.postal_address`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,8 +91,6 @@ class SparTable:
     given_names: str
     middle_name: str
     surname: str
-    address_order: tuple[AddressKind, ...]
-    """Kinds of address in the order one is chosen as the register's postal address."""
     address_elements: Mapping[AddressKind, str]
     swedish: str
     international: str
@@ -174,9 +185,6 @@ def parse_table(data: Mapping[str, Any], *, source: str = "spar_elements.toml") 
             )
         )
     kinds = {_choice(AddressKind, k, f"addresses.kinds.{k}", source): v for k, v in _names(data, "addresses.kinds", source).items()}
-    order = tuple(_choice(AddressKind, k, "addresses.order", source) for k in _texts(data, "addresses.order", source))
-    if set(order) != set(kinds) or len(order) != len(kinds):
-        raise ValueError(f"{source}: addresses.order: must list every kind of addresses.kinds once")
     legacy = _names(data, "deregistration.legacy_codes", source)
     for letter, code in legacy.items():
         if code not in CAUSES:
@@ -204,7 +212,6 @@ def parse_table(data: Mapping[str, Any], *, source: str = "spar_elements.toml") 
         given_names=_text(data, "name.given_names", source),
         middle_name=_text(data, "name.middle_name", source),
         surname=_text(data, "name.surname", source),
-        address_order=order,
         address_elements=MappingProxyType(kinds),
         swedish=_text(data, "addresses.swedish", source),
         international=_text(data, "addresses.international", source),

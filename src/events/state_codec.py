@@ -6,8 +6,10 @@ version says which shape of `CustomerState` wrote them: a change to
 worker meeting a version it does not know refuses to guess (`UnknownStateVersion`):
 the stored state is then rebuilt from the log (`registervard worker-state rebuild`).
 
-* Version 4 (written today): version 3's array with the two fields of a merge at its end (`FIELDS_ADDED_IN_4`:
-  `merged_into`, `merged_from`), added with schema release 4 (CustomersMerged).
+* Version 4 (written today): version 3's array with three fields at its end (`FIELDS_ADDED_IN_4`): the two of a
+  merge, `merged_into` and `merged_from` (CustomersMerged), and `registered_addresses` (AddressChanged.address_kind),
+  both added with schema release 4; each registered address is an array of its date, event id, kind, ended flag and
+  the address's fields.
 * Version 3: a JSON array holding the fields of `CustomerState`
   by position, in the order of `FIELDS`; each record in it (a dated name or
   address, the value within, contact details, a consent, a NIX status, a past
@@ -35,9 +37,9 @@ import json
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from events.catalog import Channel, CivilStatus, ConsentPurpose, ContactDetails, CustomerKind, PersonName, PostalAddress
+from events.catalog import AddressKind, Channel, CivilStatus, ConsentPurpose, ContactDetails, CustomerKind, PersonName, PostalAddress
 from events.convert import from_plain
-from events.customer import Consent, CustomerState, DatedAddress, DatedName, NixStatus, PastContactRole, Status
+from events.customer import Consent, CustomerState, DatedAddress, DatedName, NixStatus, PastContactRole, RegisteredAddress, Status
 
 VERSION = 4
 """The version this code writes."""
@@ -72,13 +74,14 @@ FIELDS = (
     "past_contact_roles",
     "merged_into",
     "merged_from",
+    "registered_addresses",
 )
 """The fields of `CustomerState` in the order version 4 writes them (a unit test holds it to the class)."""
 
-FIELDS_ADDED_IN_4 = FIELDS[-2:]
+FIELDS_ADDED_IN_4 = FIELDS[-3:]
 """The fields a version 3 array lacks (it holds the ones before them)."""
 
-FIELDS_ADDED_IN_3 = FIELDS[-6:-2]
+FIELDS_ADDED_IN_3 = FIELDS[-7:-3]
 """The fields version 3 added: a version 2 array lacks them and version 4's (it holds the ones before them)."""
 
 
@@ -184,6 +187,7 @@ def _to_array(s: CustomerState) -> list[Any]:
         [[r.company_id, r.left_on.isoformat(), r.event_id] for r in s.past_contact_roles],
         s.merged_into,
         list(s.merged_from),
+        [[a.effective_date.isoformat(), a.event_id, a.kind, a.ended, *_address(a.value)] for a in s.registered_addresses],
     ]
 
 
@@ -198,7 +202,7 @@ def _day(day: date | None) -> str | None:
 _DEFAULTS_ADDED_IN_3: list[Any] = [None, None, None, []]
 """What a version 2 array lacks of version 3's fields, as the array writes their defaults (a unit test holds them to the class's defaults)."""
 
-_DEFAULTS_ADDED_IN_4: list[Any] = [None, []]
+_DEFAULTS_ADDED_IN_4: list[Any] = [None, [], []]
 """What a version 2 or 3 array lacks of version 4's fields, likewise."""
 
 _MISSING = {2: _DEFAULTS_ADDED_IN_3 + _DEFAULTS_ADDED_IN_4, 3: _DEFAULTS_ADDED_IN_4, 4: []}
@@ -238,6 +242,7 @@ def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
         past_contact_roles,
         merged_into,
         merged_from,
+        registered_addresses,
     ) = fields
     return _made(
         CustomerState,
@@ -270,6 +275,7 @@ def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
         ),
         merged_into=_optional_text(merged_into),
         merged_from=tuple(map(_text, merged_from)),
+        registered_addresses=tuple(_registered_address(*entry) for entry in registered_addresses),
     )
 
 
@@ -287,6 +293,20 @@ def _dated_address(effective_date: str, event_id: str, street: str, postal_code:
         PostalAddress, street=_text(street), postal_code=_text(postal_code), city=_text(city), care_of=_optional_text(care_of), country=_text(country)
     )
     return _made(DatedAddress, effective_date=date.fromisoformat(effective_date), event_id=_text(event_id), value=value)
+
+
+def _registered_address(
+    effective_date: str, event_id: str, kind: str, ended: bool, street: str, postal_code: str, city: str, care_of: str | None, country: str
+) -> RegisteredAddress:
+    dated = _dated_address(effective_date, event_id, street, postal_code, city, care_of, country)
+    return _made(
+        RegisteredAddress,
+        effective_date=dated.effective_date,
+        event_id=dated.event_id,
+        value=dated.value,
+        kind=_ADDRESS_KINDS[kind],
+        ended=_flag(ended),
+    )
 
 
 def _contact(phone: str | None, email: str | None) -> ContactDetails:
@@ -353,3 +373,4 @@ _STATUSES = {member.value: member for member in Status}
 _CIVIL_STATUSES = {member.value: member for member in CivilStatus}
 _PURPOSES = {member.value: member for member in ConsentPurpose}
 _CHANNELS = {member.value: member for member in Channel}
+_ADDRESS_KINDS = {member.value: member for member in AddressKind}

@@ -20,6 +20,8 @@ from typing import Any
 
 from events import schemas
 from events.catalog import (
+    AddressChanged,
+    AddressKind,
     ContactDetails,
     ContactPersonLeft,
     CustomerDeregistered,
@@ -67,6 +69,11 @@ def validate(event: Event, *, now: datetime | None = None, today: date | None = 
     if isinstance(event, (NixRegistered, NixDeregistered)) and isinstance(event.phone, str):
         _check_phone(event.phone, "phone")
     _check_population_register(event)
+    if isinstance(event, AddressChanged) and event.ended and event.address_kind in (None, AddressKind.OTHER):
+        raise Refusal(
+            "ended",
+            "may be true only with an address_kind (such as SPECIAL_POSTAL): an address the customer gave is replaced by a new one, never ended",
+        )
     if isinstance(event, CustomersMerged):
         _check_merge(event)
     for field in ("address", "contact"):

@@ -202,7 +202,7 @@ def _data(state: CustomerState, source_of: dict[str, str]) -> dict[str, Any]:
         "name": plain(state.name),
         "names": [{"effective_date": n.effective_date.isoformat(), **plain(n.value), "source": source_of.get(n.event_id)} for n in state.names],
         "address": plain(state.address),
-        "addresses": [{"effective_date": a.effective_date.isoformat(), **plain(a.value), "source": source_of.get(a.event_id)} for a in state.addresses],
+        "addresses": _addresses(state, source_of),
         "contact": plain(state.contact),
         "civil_status": state.civil_status.value if state.civil_status else None,
         "protected_identity": state.protected,
@@ -218,6 +218,16 @@ def _data(state: CustomerState, source_of: dict[str, str]) -> dict[str, Any]:
         ],
         "opted_out_of_marketing_on": sorted(c.value for c in state.opted_out),
     }
+
+
+def _addresses(state: CustomerState, source_of: dict[str, str]) -> list[dict[str, Any]]:
+    """Every address over time, of every kind, by effective date: `kind` is null for an address the customer (or an
+    upstream system) gave, else which of the population register's it is; `ended` marks the day one of a kind ended."""
+    entries = [(a, None, False) for a in state.addresses] + [(a, a.kind.value, a.ended) for a in state.registered_addresses]
+    return [
+        {"effective_date": a.effective_date.isoformat(), **to_plain(a.value, for_json=True), "kind": kind, "ended": ended, "source": source_of.get(a.event_id)}
+        for a, kind, ended in sorted(entries, key=lambda entry: entry[0].effective_date)  # stable: each history keeps its order
+    ]
 
 
 def _cause(code: str | None) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from events.catalog import Event
-from events.customer import CustomerState, Status, evolve
+from events.customer import CustomerState, Status, evolve, postal_history
 from events.event_log import LoggedEvent
 from events.state_codec import from_stored, to_stored
 from projections.lookup import stored_number_hash
@@ -165,7 +165,7 @@ def register_row(state: CustomerState) -> dict[str, Any]:
     """The register's row for a customer: what downstream may see."""
     name = None if state.protected else state.name
     address = None if state.protected else state.address
-    address_since = None if state.protected or not state.addresses else state.addresses[-1].effective_date
+    address_since = None if state.protected else state.address_since
     return dict(
         customer_id=state.customer_id,
         kind=state.kind.value if state.kind else None,
@@ -217,7 +217,7 @@ def detail_rows(state: CustomerState, lookup_key: str | None = None) -> dict[typ
                 country=entry.value.country,
                 event_id=entry.event_id,
             )
-            for seq, entry in enumerate(state.addresses)
+            for seq, entry in enumerate(postal_history(state))  # the postal address over time: the row's address is its last
         ]
         rows[NameHistoryRow] = [
             dict(

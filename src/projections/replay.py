@@ -43,7 +43,7 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 from events.catalog import Event, PersonName, PostalAddress, ProtectedIdentitySet
-from events.customer import CustomerState, Status, evolve
+from events.customer import CustomerState, Status, evolve, postal_address
 from events.event_log import Progress, log_partitions, open_records, read_log_records
 from events.sealing import KeyStore
 from events.settings import Settings
@@ -138,14 +138,14 @@ def view_as_of(state: CustomerState, as_of: datetime, *, known_at: datetime | No
     """What applied to the customer at `as_of` (valid at; its day, UTC, for effective dates), from a state folded as
     known at `known_at` (default: `as_of`).
 
-    Name and address are those with the latest effective date on or before the
-    day; the fold keeps both histories sorted by effective date. `redact`
+    The name is the one with the latest effective date on or before the day (the fold keeps the history sorted by
+    effective date), the address the postal address as it stood that day (`events.customer.postal_address`). `redact`
     (default: the state's protected flag) leaves name and address out.
     """
     moment = _aware(as_of)
     day = moment.astimezone(UTC).date()
     name = _in_force(state.names, day)
-    address = _in_force(state.addresses, day)
+    address = postal_address(state, day)
     hidden = state.protected if redact is None else (redact or state.protected)
     consents = tuple(
         ConsentView(

@@ -83,7 +83,9 @@ class CustomerStateRow(Base):
 
 
 class AddressHistoryRow(Base):
-    """Every address the customer has had, in the fold's order (by effective date; a late report of an older move sorts before).
+    """The customer's postal address over time (`events.customer.postal_history`): every address they gave, in the fold's
+    order (by effective date; a late report of an older move sorts before), and the population register's as the postal
+    rule made them the postal address, each from the day it did. The kinds themselves are in the fold's state.
 
     No rows while the customer has a protected identity, nor once erased.
     """

@@ -33,7 +33,7 @@ from typing import Any
 
 from events.catalog import Channel, ConsentPurpose, ContactDetails, PostalAddress
 from events.contactability import Decision, Rules, may_contact
-from events.customer import Consent, CustomerState, DatedAddress, NixStatus
+from events.customer import Consent, CustomerState, DatedAddress, NixStatus, postal_address
 from events.phone import normalise_phone
 
 UNKNOWN_NUMBER = "UNKNOWN_NUMBER"
@@ -158,7 +158,8 @@ def decision_facts(state: CustomerState) -> Facts:
     decisions, because the decision is made on `stand_in(facts)`."""
     contact = state.contact
     phone = contact.phone if contact else None
-    address = state.addresses[-1].value if state.addresses else None  # state.address, without the property's call
+    postal = postal_address(state)
+    address = postal.value if postal is not None else None
     return (
         state.kind,
         state.status,

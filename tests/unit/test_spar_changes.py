@@ -1,6 +1,7 @@
 """What a SPAR record says has changed (events/spar_changes.py): plain records and states in, events out. Only what
-differs from the customer's state is published, with SPAR as the source; a protected person's record without name and
-address blanks nothing; and once the events are folded in, the same record gives nothing (ids derived from content)."""
+differs from the customer's state is published, with SPAR as the source; each kind of address apart, with its own date;
+a protected person's record without name and address blanks nothing; and once the events are folded in, the same
+record gives nothing (ids derived from content)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from events.catalog import (
     ProtectedIdentitySet,
     Protection,
 )
+from events.catalog import AddressKind as Kind
 from events.customer import CustomerState, Status, fold
 from events.jsonlines import parse_event
 from events.spar_changes import changes
@@ -80,10 +82,18 @@ def test_a_marriage_and_a_move_publish_what_changed_from_spar_and_the_same_recor
     assert {e.envelope.source for e in result.events} == {"SPAR"}
     assert (name.name, name.effective_date) == (married.name, date(2025, 4, 20))
     assert (moved.address, moved.effective_date) == (PostalAddress(street="Ågatan 2", postal_code="22100", city="LUND"), date(2025, 5, 1))
+    assert moved.address_kind is Kind.POPULATION_REGISTER and not moved.ended
+    assert result.state.address == moved.address  # the population register's, dated after the address the customer gave
     assert (civil.civil_status, civil.effective_date) == (CivilStatus.MARRIED, date(2025, 4, 20))
     assert result.state.name == married.name and result.state.civil_status is CivilStatus.MARRIED
     assert [e.event_id for e in compare(found, before).events] == [e.event_id for e in result.events]  # ids from content
     assert compare(found, fold(list(result.events), before)).events == ()
+
+
+def kind_of_address(kind: Kind, day: str, street: str = "Storgatan 1", **fields) -> dict:
+    """An AddressChanged of `kind` as SPAR publishes it."""
+    where = {"street": street, "postal_code": "11122", "city": "Stockholm"}
+    return line("AddressChanged", effective_date=day, address=where, address_kind=kind.value, source="SPAR", **fields)
 
 
 def test_case_and_spacing_are_no_change():
@@ -91,7 +101,15 @@ def test_case_and_spacing_are_no_change():
         names=(SparName(name=PersonName(given_names="ANNA", surname="svensson"), valid_from=None, valid_to=None, where=HERE),),
         addresses=(address(AddressKind.FOLKBOKFORINGSADRESS, None, street="STORGATAN  1", city="STOCKHOLM"),),
     )
-    assert compare(found, state()).events == ()
+    assert compare(found, state(kind_of_address(Kind.POPULATION_REGISTER, "2020-01-01"))).events == ()
+
+
+def test_the_population_register_address_the_customer_gave_too_is_recorded_as_such_with_its_own_date():
+    found = record(addresses=(address(AddressKind.FOLKBOKFORINGSADRESS, date(2020, 1, 1)),))
+    result = compare(found, state())
+    assert [(type(e), e.address_kind, e.effective_date) for e in result.events] == [(AddressChanged, Kind.POPULATION_REGISTER, date(2020, 1, 1))]
+    assert result.state.address == STORGATAN and result.state.address_since == date(2025, 1, 10)  # the customer's, later, stays
+    assert compare(found, result.state).events == ()
 
 
 def test_a_protected_persons_record_without_name_and_address_sets_the_protection_and_blanks_nothing():
@@ -126,8 +144,10 @@ def test_a_death_an_emigration_and_another_cause_each_publish_their_own_event_on
     emigrated = record(addresses=(oslo,), deregistration=SparDeregistration(cause="UV", on=date(2025, 4, 1), date_of_death=None, where=HERE))
     result = compare(emigrated, state())
     assert [type(e) for e in result.events] == [AddressChanged, CustomerEmigrated]
+    assert (result.events[0].address_kind, result.events[0].effective_date) == (Kind.ABROAD, date(2025, 4, 1))
     assert (result.events[1].effective_date, result.events[1].destination_country) == (date(2025, 4, 1), "NO")
     assert result.state.status is Status.EMIGRATED and compare(emigrated, result.state).events == ()
+    assert result.state.address == oslo.address and result.state.addresses[-1].value == STORGATAN  # kept apart
 
     missing = record(deregistration=SparDeregistration(cause="OB", on=date(2025, 3, 1), date_of_death=None, where=HERE))
     result = compare(missing, state())
@@ -135,22 +155,46 @@ def test_a_death_an_emigration_and_another_cause_each_publish_their_own_event_on
     assert compare(missing, result.state).events == ()
 
 
-def test_the_special_postal_address_is_the_registers_address_even_when_dated_before_the_registers_own():
+def test_each_kind_of_address_is_kept_apart_with_its_own_date_and_a_special_postal_address_is_the_postal_one():
     box = address(AddressKind.SARSKILD_POSTADRESS, date(2024, 6, 1), street="Box 123")
-    found = record(addresses=(address(AddressKind.FOLKBOKFORINGSADRESS, date(2020, 1, 1)), box))
+    home = address(AddressKind.FOLKBOKFORINGSADRESS, date(2020, 1, 1), street="Hemvägen 3")
+    found = record(addresses=(home, box))
     result = compare(found, state())
-    assert [(type(e), e.address.street, e.effective_date) for e in result.events] == [(AddressChanged, "Box 123", date(2025, 1, 10))]
+    assert [(e.address_kind, e.address.street, e.effective_date) for e in result.events] == [
+        (Kind.POPULATION_REGISTER, "Hemvägen 3", date(2025, 1, 10)),  # not the address the customer gave: made current, as SPAR's was
+        (Kind.SPECIAL_POSTAL, "Box 123", date(2024, 6, 1)),  # its own date: a special postal address comes first anyway
+    ]
     assert result.state.address == box.address
+    assert [(a.kind, a.value.street) for a in result.state.registered_addresses] == [
+        (Kind.SPECIAL_POSTAL, "Box 123"),
+        (Kind.POPULATION_REGISTER, "Hemvägen 3"),
+    ]
+    assert compare(found, result.state).events == ()
     # An address that could not be read leaves every address out: the one left might not be the postal one.
     assert compare(replace(found, left_out=frozenset({Part.ADDRESSES})), state()).events == ()
+
+    # The next record has no special postal address: it ended (the day after its DatumTill), and the postal address is
+    # the population register's again; a record without any address ends nothing.
+    ended = replace(found, addresses=(home, replace(box, valid_to=date(2025, 5, 20))))
+    after = compare(ended, result.state)
+    assert [(e.address_kind, e.ended, e.address.street, e.effective_date) for e in after.events] == [
+        (Kind.SPECIAL_POSTAL, True, "Box 123", date(2025, 5, 21))
+    ]
+    assert after.state.address == home.address and compare(ended, after.state).events == ()
+    assert compare(replace(found, addresses=()), result.state).events == ()
+    # The older record again does not bring the ended address back; a newer one with a special postal address does.
+    assert compare(found, after.state).events == ()
+    again = compare(replace(found, last_changed=date(2025, 6, 1)), after.state)
+    assert [(e.address_kind, e.ended, e.effective_date) for e in again.events] == [(Kind.SPECIAL_POSTAL, False, date(2025, 5, 21))]
+    assert again.state.address == box.address
 
 
 def test_an_emigrant_registered_in_sweden_again_returns_and_a_marketing_block_opts_out_of_post():
     abroad = state(line("CustomerEmigrated", effective_date="2024-03-01"))
     home = address(AddressKind.FOLKBOKFORINGSADRESS, date(2025, 2, 1), street="Hemvägen 3")
     result = compare(record(addresses=(home,), direct_marketing_block=True), abroad)
-    assert [type(e) for e in result.events] == [CustomerImmigrated, MarketingOptOut]
-    assert result.events[1].channel is Channel.POST
+    assert [type(e) for e in result.events] == [CustomerImmigrated, AddressChanged, MarketingOptOut]
+    assert result.events[1].address_kind is Kind.POPULATION_REGISTER and result.events[2].channel is Channel.POST
     assert result.state.status is Status.ACTIVE and result.state.address == home.address
     assert compare(record(addresses=(home,), direct_marketing_block=True), result.state).events == ()
 

@@ -88,7 +88,7 @@ def test_bytes_a_version_3_worker_wrote_are_still_read_as_the_same_state(state: 
 
 
 def test_the_fields_versions_3_and_4_added_come_last_so_that_older_arrays_are_their_prefixes():
-    assert FIELDS[-len(FIELDS_ADDED_IN_4) :] == FIELDS_ADDED_IN_4 == ("merged_into", "merged_from")
+    assert FIELDS[-len(FIELDS_ADDED_IN_4) :] == FIELDS_ADDED_IN_4 == ("merged_into", "merged_from", "registered_addresses")
     assert FIELDS[-len(FIELDS_ADDED_IN_4) - len(FIELDS_ADDED_IN_3) : -len(FIELDS_ADDED_IN_4)] == FIELDS_ADDED_IN_3
     assert FIELDS_ADDED_IN_3 == ("immigrated_on", "deregistered_on", "deregistration_cause", "past_contact_roles")
     state = fold([parse_event(person("C-1"))])

@@ -10,11 +10,12 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from events.customer import CustomerState
 from events.validation import is_identity_number
 from projections.consent_lapses import LapsedConsent, lapsed_consents, with_lapsed_consents
 from projections.history_at import StateAt, record_at, state_at_moment
 from projections.merges import merged_into
-from projections.read import company_contacts, customer_record
+from projections.read import company_contacts, customer_record, customer_state
 from registervard.bootstrap import bootstrap
 from registervard.commands.time_axes import KnownAt, ValidAt, moment_option
 from registervard.console import advise_on_failure, console, errors, fail, run
@@ -135,7 +136,8 @@ def customer_show(
 
     A consent past its lapse date is not counted in active_consents, as contact checks do not count it, but listed
     under lapsed_consents until the register has recorded its expiry (the worker's expiry timer does, within a minute
-    or so while it runs)."""
+    or so while it runs). The address is the postal one; address_kinds lists the population register's addresses
+    (SPAR) over time, each with its kind, from which the postal address is derived."""
     record = _record(customer_id, moment_option("--valid-at", valid_at), moment_option("--known-at", known_at))
     if record is None and is_identity_number(customer_id):  # not repeated: an identity number is personal data
         fail("That is an identity number, not a customer id. `registervard customer find NUMBER` finds the customer by it (any written form).")
@@ -153,6 +155,9 @@ def customer_show(
             if value:
                 table.add_row("[bold]lapsed_consents[/bold]", "\n".join(c.describe() for c in value), style="yellow")
             continue
+        if key == "address_kinds":
+            table.add_row("[bold]address_kinds[/bold]", "\n".join(_describe_kind(entry) for entry in value))
+            continue
         table.add_row(f"[bold]{key}[/bold]", "" if value is None else str(value))
     console.print(table)
 
@@ -168,7 +173,8 @@ def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | No
                 kept = merged_into(session, customer_id)
             return _merged(customer_id, kept, valid_at, known_at) if kept is not None else None
         with Session(services.engine) as session:
-            return with_lapsed_consents(record, lapsed_consents(session, customer_id))
+            kinds = address_kinds(customer_state(session, customer_id), hidden=bool(record["protected"]))
+            return {**with_lapsed_consents(record, lapsed_consents(session, customer_id)), "address_kinds": kinds}
     with Session(services.engine) as session:
         found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=services.keys)
     if found.state is not None and found.state.merged_into is not None:  # merged by then: the kept customer answers
@@ -177,7 +183,30 @@ def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | No
     if past is None and found.known:
         behind = " (the audit trail holds none of their events: is the audit projection running?)" if found.trail_events == 0 else ""
         fail(f"{customer_id} was not a registered customer at {found.valid_at.isoformat()} as known at {found.known_at.isoformat()}{behind}.")
-    return with_lapsed_consents(past, _lapsed_then(customer_id, found)) if past is not None else None
+    if past is None:
+        return None
+    kinds = address_kinds(found.state, hidden=found.protected_ever)
+    return {**with_lapsed_consents(past, _lapsed_then(customer_id, found)), "address_kinds": kinds}
+
+
+def address_kinds(state: CustomerState | None, *, hidden: bool) -> list[dict[str, Any]]:
+    """The population register's addresses over time (`CustomerState.registered_addresses`), each with its kind and
+    whether it is the end of that kind; none while the identity is (or, in the past, has ever been) protected."""
+    if state is None or hidden or state.protected:
+        return []
+    return [
+        {"kind": a.kind.value, "effective_date": a.effective_date.isoformat(), "ended": a.ended, **_lines(a.value)}
+        for a in state.registered_addresses
+    ]
+
+
+def _lines(address: Any) -> dict[str, Any]:
+    return {"care_of": address.care_of, "street": address.street, "postal_code": address.postal_code, "city": address.city, "country": address.country}
+
+
+def _describe_kind(entry: dict[str, Any]) -> str:
+    where = ", ".join(part for part in (entry["care_of"], entry["street"], f"{entry['postal_code']} {entry['city']}".strip(), entry["country"]) if part)
+    return f"{entry['kind']} {'ended' if entry['ended'] else 'from'} {entry['effective_date']}: {where}"
 
 
 def _merged(customer_id: str, kept: str, valid_at: datetime | None, known_at: datetime | None) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ from events.catalog import (
     NixRegistered,
 )
 from events.contactability import Rules, may_contact
-from events.customer import CustomerState
+from events.customer import CustomerState, postal_history
 from events.customer import fold as fold_events
 from events.sealing import KeyStore
 from events.timeline import FoldAt
@@ -90,6 +90,18 @@ class Dated:
 
 
 @dataclass(frozen=True)
+class KindLine:
+    """One of the population register's addresses (SPAR), its kind, and the days it applied (`until` None: still)."""
+
+    kind: str
+    """POPULATION_REGISTER, SPECIAL_POSTAL, ABROAD or CONTACT (`events.catalog.AddressKind`)."""
+    value: str
+    since: date
+    until: date | None
+    """The day the next address of the kind began, or the kind ended."""
+
+
+@dataclass(frozen=True)
 class ConsentLine:
     """A consent: in force, past its lapse date (expiry not yet recorded), lapsed or withdrawn."""
 
@@ -139,6 +151,9 @@ class CustomerView:
     unreadable_events: int = 0
     names: list[Dated] = field(default_factory=list)
     addresses: list[Dated] = field(default_factory=list)
+    """The postal address over time (`events.customer.postal_history`)."""
+    address_kinds: list[KindLine] = field(default_factory=list)
+    """The population register's addresses over time, each kind apart (`CustomerState.registered_addresses`)."""
     consents: list[ConsentLine] = field(default_factory=list)
     nix: list[NixLine] = field(default_factory=list)
     state: CustomerState | None = None
@@ -182,6 +197,7 @@ def customer_now(engine: Engine, customer_id: str, keys: KeyStore | None) -> Cus
         unreadable_events=log.unreadable,
         names=_spans([(n["effective_date"], f"{n['given_names']} {n['surname']}") for n in history.get("names", [])]),
         addresses=_spans([(a["effective_date"], postal_address(a)) for a in history.get("addresses", [])]),
+        address_kinds=[] if record.get("protected") or state is None else address_kind_lines(state),
         consents=in_force + ended_consents(log.events),
         nix=[NixLine(n["phone"], n["registered"], n["as_of"]) for n in history.get("nix", [])],
         state=state,
@@ -229,7 +245,8 @@ def customer_at(engine: Engine, customer_id: str, moments: Moments, keys: KeySto
         later_events=len(log.events) - len(seen),
         unreadable_events=log.unreadable,
         names=[] if hidden else _spans([(n.effective_date, f"{n.value.given_names} {n.value.surname}") for n in state.names]),
-        addresses=[] if hidden else _spans([(a.effective_date, postal_address(asdict(a.value))) for a in state.addresses]),
+        addresses=[] if hidden else _spans([(a.effective_date, postal_address(asdict(a.value))) for a in postal_history(state)]),
+        address_kinds=[] if hidden else address_kind_lines(state),
         consents=consents + ended_consents(seen),
         nix=[NixLine(n.phone, n.registered, n.as_of) for n in state.nix],
         state=state,
@@ -329,6 +346,16 @@ def _cause(event: Event) -> str | None:
             return str(value.value)
     cause = getattr(event, "cause", None)
     return cause if isinstance(cause, str) and len(cause) <= 8 else None
+
+
+def address_kind_lines(state: CustomerState) -> list[KindLine]:
+    """Each of the population register's addresses, until the next of its kind began or the kind ended (an end is no line of its own)."""
+    entries = state.registered_addresses
+    return [
+        KindLine(a.kind.value, postal_address(asdict(a.value)), a.effective_date, next((b.effective_date for b in entries[i + 1 :] if b.kind is a.kind), None))
+        for i, a in enumerate(entries)
+        if not a.ended
+    ]
 
 
 def _spans(dated: list[tuple[date, str]]) -> list[Dated]:
