@@ -34,7 +34,10 @@ The rules, in the order the events are published (a customer's events keep their
    customer in again: the opt-out may have come from the customer directly).
 7. *Deregistration*, last: a death (CustomerDeceased), an emigration (CustomerEmigrated, to the country of the
    address abroad when known), any other cause (CustomerDeregistered with the cause), when the register does not
-   already say so. Which cause has an event of its own is `deregistration_causes.toml`'s `own_event`.
+   already say so. Which cause has an event of its own is `deregistration_causes.toml`'s `own_event`. An old number
+   replaced (a cause with `number_replaced`) whose record names the new number is no end of the customer: they take
+   the new number (PersonalIdentityNumberAssigned; after an earlier deregistration for the old number it makes them
+   active again), and are not deregistered, so that the customer follows the person.
 
 Nothing is published for an erased customer or a company, and for a deceased one nothing but a change of protection. A part of
 the record left out because an element of it could not be read (`SparRecord.left_out`) is not compared at all.
@@ -233,6 +236,12 @@ def _deregistration(out: _Out, record: SparRecord, as_of: date) -> None:
     own = EVENT_TYPES[cause.own_event] if cause.own_event else CustomerDeregistered
     on = found.on or out.day
     state = out.state
+    if cause.number_replaced and found.new_identity_number is not None:
+        # The person lives on under the new number: the customer takes it instead of ending with the old one. Once
+        # they have it, the record (still filed under the old number) says nothing more.
+        if state.identity_number != found.new_identity_number:
+            out.emit("PersonalIdentityNumberAssigned", found.where, on=on, identity_number=found.new_identity_number)
+        return
     if own is CustomerDeceased:
         if state.deceased_on is None:
             out.emit(own.__name__, found.where, date_of_death=(found.date_of_death or on).isoformat())

@@ -99,6 +99,8 @@ class SparTable:
     cause: str
     deregistration_date: str
     date_of_death: str
+    new_identity_number: str
+    """The new number an old one (a cause with `number_replaced`) was replaced by."""
     legacy_causes: Mapping[str, str]
     """A pre-2019 one-letter cause → the two-character cause it became."""
     civil_status_code: str
@@ -229,6 +231,7 @@ def parse_table(data: Mapping[str, Any], *, source: str = "spar_elements.toml") 
         cause=_text(data, "deregistration.cause", source),
         deregistration_date=_text(data, "deregistration.date", source),
         date_of_death=_text(data, "deregistration.date_of_death", source),
+        new_identity_number=_text(data, "deregistration.new_identity_number", source),
         legacy_causes=legacy,
         civil_status_code=_text(data, "civil_status.code", source),
         civil_status_date=_text(data, "civil_status.date", source),

@@ -85,6 +85,8 @@ class SparDeregistration:
     on: date | None
     date_of_death: date | None
     where: Where
+    new_identity_number: str | None = None
+    """For an old number replaced: the person's new number (12 digits, a valid one), when the record names it."""
 
 
 @dataclass(frozen=True, kw_only=True)

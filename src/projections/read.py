@@ -23,6 +23,7 @@ from events.customer import CustomerState
 from events.settings import Settings
 from events.state_codec import from_stored
 from projections.database import connect
+from projections.merges import merged_customers
 from projections.tables import AddressHistoryRow, Base, CompanyContactRow, ConsentRow, CustomerRow, CustomerStateRow, NameHistoryRow, NixStatusRow
 
 _STATE_OF = select(CustomerStateRow.state).where(CustomerStateRow.customer_id == bindparam("customer_id"))
@@ -75,19 +76,26 @@ CONTACT_PERSON_FIELDS = ("customer_id", "status", "protected", "given_names", "s
 
 def company_contacts(source: Settings | Engine, company_id: str) -> dict[str, Any] | None:
     """A company's contact persons: those it has now, then those who left (latest first); None if the register has no
-    customer `company_id`. `source`: the settings (connects for this call) or an engine to use."""
+    customer `company_id`. `source`: the settings (connects for this call) or an engine to use.
+
+    The contact persons of the companies merged into this one as duplicates are its own: their rows still name the
+    merged company's id (they belong to the contact person's record, which the merge does not touch), so they are
+    read through the merge pointers. A person named by several of them counts once, as a contact person now if by any."""
     with _session(source) as session:
         company = session.get(CustomerRow, company_id)
         if company is None:
             return None
         kind, name = company.kind, company.company_name
+        companies = [company_id, *merged_customers(session, [company_id]).get(company_id, [])]
         query = (
             select(CompanyContactRow.left_on, CustomerRow)
             .join(CustomerRow, CustomerRow.customer_id == CompanyContactRow.contact_id)
-            .where(CompanyContactRow.company_id == company_id)
+            .where(CompanyContactRow.company_id.in_(companies))
         )
         found = [(left_on, _as_dict(row)) for left_on, row in session.execute(query).all()]
     found.sort(key=lambda pair: (pair[0] is not None, -(pair[0].toordinal() if pair[0] else 0), pair[1]["customer_id"]))
+    first = {pair[1]["customer_id"]: pair for pair in reversed(found)}  # each person's first row (now, else the latest left)
+    found = [pair for pair in found if first[pair[1]["customer_id"]] is pair]
     persons = [{**{key: record[key] for key in CONTACT_PERSON_FIELDS}, "left_on": left_on} for left_on, record in found]
     for person in persons:
         if person["protected"]:  # the register holds no name; say so again here

@@ -335,7 +335,16 @@ def _deregistration(node: _Node, table: SparTable) -> SparDeregistration | None:
     cause = table.cause_code(written)
     if cause is None:
         raise _Unreadable(node.find(table.cause) or node, "is not a cause of deregistration the register knows (events/deregistration_causes.toml)")
-    return SparDeregistration(cause=cause, on=_date(node, table.deregistration_date), date_of_death=died, where=node.where)
+    new_number = _optional(node, table.new_identity_number)
+    if new_number is not None:
+        try:
+            parsed = parse_identity_number(new_number)
+        except IdentityNumberError as error:  # the error names the rule broken, never the number
+            raise _Unreadable(node.find(table.new_identity_number) or node, str(error), code="INVALID_IDENTITY_NUMBER") from None
+        if not parsed.is_person:
+            raise _Unreadable(node.find(table.new_identity_number) or node, "is an organisationsnummer, not a person's new number", "INVALID_IDENTITY_NUMBER")
+        new_number = parsed.number
+    return SparDeregistration(cause=cause, on=_date(node, table.deregistration_date), date_of_death=died, where=node.where, new_identity_number=new_number)
 
 
 def interpret(node: _Node, oversized: bool, table: SparTable = TABLE) -> ReadRecord:

@@ -22,6 +22,7 @@ from events.catalog import (
     CustomerImmigrated,
     MarketingOptOut,
     NameChanged,
+    PersonalIdentityNumberAssigned,
     PersonName,
     PostalAddress,
     ProtectedIdentityLifted,
@@ -155,6 +156,20 @@ def test_a_death_an_emigration_and_another_cause_each_publish_their_own_event_on
     assert compare(missing, result.state).events == ()
 
 
+def test_an_old_number_replaced_by_a_named_new_one_gives_the_customer_the_new_number_instead_of_deregistering_them():
+    new_number = "198507099805"  # a valid personnummer other than the builders' default
+    replaced = record(deregistration=SparDeregistration(cause="GN", on=date(2025, 5, 1), date_of_death=None, where=HERE, new_identity_number=new_number))
+    result = compare(replaced, state())
+    assert [(type(e), e.identity_number, e.envelope.source) for e in result.events] == [(PersonalIdentityNumberAssigned, new_number, "SPAR")]
+    assert (result.state.identity_number, result.state.status) == (new_number, Status.ACTIVE)
+    assert compare(replaced, result.state).events == ()  # the record, still filed under the old number, says no more
+    # Deregistered for the old number by an earlier file that did not name the new one: the new number makes them active again.
+    earlier = compare(record(deregistration=replace(replaced.deregistration, new_identity_number=None)), state())
+    assert [type(e) for e in earlier.events] == [CustomerDeregistered] and earlier.state.status is Status.DEREGISTERED
+    again = compare(replaced, earlier.state)
+    assert [type(e) for e in again.events] == [PersonalIdentityNumberAssigned] and again.state.status is Status.ACTIVE
+
+
 def test_each_kind_of_address_is_kept_apart_with_its_own_date_and_a_special_postal_address_is_the_postal_one():
     box = address(AddressKind.SARSKILD_POSTADRESS, date(2024, 6, 1), street="Box 123")
     home = address(AddressKind.FOLKBOKFORINGSADRESS, date(2020, 1, 1), street="Hemvägen 3")
@@ -213,7 +228,7 @@ def test_an_erased_customer_or_a_company_takes_nothing(document):
 def test_the_table_is_data_and_a_code_it_cannot_map_is_refused_naming_the_key():
     table = load_table()
     assert table.civil_statuses["G"] is CivilStatus.MARRIED and table.cause_code("a") == "AV" and table.country("Norge") == "NO"
-    assert "person.direct_marketing_block" in table.unconfirmed
+    assert "person.direct_marketing_block" in table.unconfirmed and "deregistration.new_identity_number" in table.unconfirmed
     data = tomllib.loads(TABLE_PATH.read_text(encoding="utf-8"))
     data["civil_status"]["codes"]["X"] = "SINGLE"
     with pytest.raises(ValueError, match=r"civil_status.codes.X: 'SINGLE' is not one of"):

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from events.customer import CustomerState, evolve
 from events.jsonlines import parse_event
 from events.spar_changes import changes
+from events.spar_records import Part
 from registervard import exit_codes
 from registervard.cli import app as cli
 from registervard.spar_files import BrokenFile, UnsafeFile, read_mapping, read_records
@@ -52,6 +53,25 @@ def test_the_three_kinds_of_file_are_read_record_by_record_and_a_bad_element_lea
         "agree with the digits before it (Luhn); look for a mistyped or swapped digit; the record is left out [INVALID_IDENTITY_NUMBER]"
     ]
     assert [len(list(read_records(path))) for path in (CURRENT, FULL)] == [3, 5]
+
+
+def test_an_old_numbers_record_names_the_new_number_and_one_that_is_no_valid_number_leaves_out_the_deregistration(tmp_path):
+    def post(code: str, new_number: str) -> str:
+        details = f"<AvregistreringsorsakKod>{code}</AvregistreringsorsakKod><Avregistreringsdatum>2018-05-01</Avregistreringsdatum>"
+        return (
+            "<AviseringPost><PersonId><IdNummer>197802022389</IdNummer></PersonId><SenasteAndringSPAR>2018-05-01</SenasteAndringSPAR>"
+            f"<Persondetaljer>{details}<Hanvisningsnummer>{new_number}</Hanvisningsnummer></Persondetaljer></AviseringPost>\n"
+        )
+
+    path = tmp_path / "gammalt_nummer.xml"
+    path.write_text(f"<SPARExport>\n{post('G', '19850709-9805')}{post('GN', '198507099806')}</SPARExport>\n", encoding="utf-8")
+    replaced, mistyped = read_records(path)
+    assert replaced.problems == () and replaced.record is not None and replaced.record.deregistration is not None
+    assert (replaced.record.deregistration.cause, replaced.record.deregistration.new_identity_number) == ("GN", "198507099805")  # G before 2019
+    assert mistyped.record is not None and mistyped.record.deregistration is None and Part.DEREGISTRATION in mistyped.record.left_out
+    (problem,) = mistyped.problems
+    assert str(problem).startswith("line 3: /SPARExport/AviseringPost[2]/Persondetaljer/Hanvisningsnummer: the check digit")
+    assert str(problem).endswith("the deregistration is left out [INVALID_IDENTITY_NUMBER]") and "9806" not in str(problem)
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda path: path.stem)

@@ -14,7 +14,7 @@ from events.customer import CustomerState
 from events.validation import is_identity_number
 from projections.consent_lapses import LapsedConsent, lapsed_consents, with_lapsed_consents
 from projections.history_at import StateAt, record_at, state_at_moment
-from projections.merges import merged_into
+from projections.merges import merged_customers, merged_into
 from projections.read import company_contacts, customer_record, customer_state
 from registervard.bootstrap import bootstrap
 from registervard.commands.time_axes import KnownAt, ValidAt, moment_option
@@ -137,7 +137,8 @@ def customer_show(
     A consent past its lapse date is not counted in active_consents, as contact checks do not count it, but listed
     under lapsed_consents until the register has recorded its expiry (the worker's expiry timer does, within a minute
     or so while it runs). The address is the postal one; address_kinds lists the population register's addresses
-    (SPAR) over time, each with its kind, from which the postal address is derived."""
+    (SPAR) over time, each with its kind, from which the postal address is derived; merged_customer_ids the customers
+    merged into this one as duplicates (their ids lead here)."""
     record = _record(customer_id, moment_option("--valid-at", valid_at), moment_option("--known-at", known_at))
     if record is None and is_identity_number(customer_id):  # not repeated: an identity number is personal data
         fail("That is an identity number, not a customer id. `registervard customer find NUMBER` finds the customer by it (any written form).")
@@ -158,6 +159,9 @@ def customer_show(
         if key == "address_kinds":
             table.add_row("[bold]address_kinds[/bold]", "\n".join(_describe_kind(entry) for entry in value))
             continue
+        if key == "merged_customer_ids":
+            table.add_row("[bold]merged_customer_ids[/bold]", ", ".join(value))
+            continue
         table.add_row(f"[bold]{key}[/bold]", "" if value is None else str(value))
     console.print(table)
 
@@ -174,7 +178,8 @@ def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | No
             return _merged(customer_id, kept, valid_at, known_at) if kept is not None else None
         with Session(services.engine) as session:
             kinds = address_kinds(customer_state(session, customer_id), hidden=bool(record["protected"]))
-            return {**with_lapsed_consents(record, lapsed_consents(session, customer_id)), "address_kinds": kinds}
+            merged = merged_customers(session, [customer_id]).get(customer_id, [])
+            return {**with_lapsed_consents(record, lapsed_consents(session, customer_id)), "address_kinds": kinds, "merged_customer_ids": merged}
     with Session(services.engine) as session:
         found = state_at_moment(session, customer_id, valid_at=valid_at, known_at=known_at, keys=services.keys)
     if found.state is not None and found.state.merged_into is not None:  # merged by then: the kept customer answers
@@ -186,7 +191,8 @@ def _record(customer_id: str, valid_at: datetime | None, known_at: datetime | No
     if past is None:
         return None
     kinds = address_kinds(found.state, hidden=found.protected_ever)
-    return {**with_lapsed_consents(past, _lapsed_then(customer_id, found)), "address_kinds": kinds}
+    merged = sorted(found.state.merged_from) if found.state is not None else []  # those merged by then, as known then
+    return {**with_lapsed_consents(past, _lapsed_then(customer_id, found)), "address_kinds": kinds, "merged_customer_ids": merged}
 
 
 def address_kinds(state: CustomerState | None, *, hidden: bool) -> list[dict[str, Any]]:
@@ -232,8 +238,17 @@ def customer_contacts(
     company_id: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Print a company's contact persons: those it has now, then those who left and when."""
-    view = company_contacts(bootstrap().settings, company_id)
+    """Print a company's contact persons: those it has now, then those who left and when (those of the companies
+    merged into it as duplicates too; a merged company's id answers for the company it was merged into)."""
+    services = bootstrap()
+    view = company_contacts(services.settings, company_id)
+    if view is None:
+        with Session(services.engine) as session:
+            kept = merged_into(session, company_id)
+        if kept is not None:  # as `customer show` does: say so, and answer for the kept company
+            errors.print(f"{company_id} was merged into {kept} as a duplicate; showing {kept}.")
+            found = company_contacts(services.settings, kept)
+            company_id, view = kept, {**found, "redirected_from": company_id} if found is not None else None
     if view is None:
         fail(f"No customer {company_id} in the register. Check the id, or whether the projection is running (registervard project).")
     if as_json:

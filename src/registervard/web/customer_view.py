@@ -39,6 +39,7 @@ from events.timeline import FoldAt
 from projections.access import DisclosureRow
 from projections.consent_lapses import lapsed_consents, today_utc, with_lapsed_consents
 from projections.history_at import StateAt, read_customer_log, record_at
+from projections.merges import merged_customers
 from projections.read import customer_history, customer_state
 from projections.tables import CustomerRow
 from registervard.api.records import record_dict
@@ -156,6 +157,8 @@ class CustomerView:
     """The population register's addresses over time, each kind apart (`CustomerState.registered_addresses`)."""
     consents: list[ConsentLine] = field(default_factory=list)
     nix: list[NixLine] = field(default_factory=list)
+    merged_customer_ids: list[str] = field(default_factory=list)
+    """The customers merged into this one as duplicates (their ids are pointers here)."""
     state: CustomerState | None = None
     """The fold's state the contactability decisions are made from (internal, never shown as such)."""
     hidden: bool = False
@@ -177,6 +180,7 @@ def customer_now(engine: Engine, customer_id: str, keys: KeyStore | None) -> Cus
         record = with_lapsed_consents(record_dict(row), lapsed)
         log = read_customer_log(session, customer_id, keys)
         state = customer_state(session, customer_id)
+        merged = merged_customers(session, [customer_id]).get(customer_id, [])
     history = customer_history(engine, customer_id) or {}
     today = today_utc()
     in_force = [
@@ -200,6 +204,7 @@ def customer_now(engine: Engine, customer_id: str, keys: KeyStore | None) -> Cus
         address_kinds=[] if record.get("protected") or state is None else address_kind_lines(state),
         consents=in_force + ended_consents(log.events),
         nix=[NixLine(n["phone"], n["registered"], n["as_of"]) for n in history.get("nix", [])],
+        merged_customer_ids=merged,
         state=state,
         hidden=bool(record.get("protected")),
     )
@@ -249,6 +254,7 @@ def customer_at(engine: Engine, customer_id: str, moments: Moments, keys: KeySto
         address_kinds=[] if hidden else address_kind_lines(state),
         consents=consents + ended_consents(seen),
         nix=[NixLine(n.phone, n.registered, n.as_of) for n in state.nix],
+        merged_customer_ids=sorted(state.merged_from),  # those merged by then, as known then
         state=state,
         hidden=hidden,
     )
