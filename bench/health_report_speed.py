@@ -1,12 +1,13 @@
 """How long the register health report takes (`projections.health_report`), next to reading the same trail raw.
 
-    .venv/bin/python bench/health_report_speed.py [--customers 100000] [--database-url URL] [--keep FILE]
+    .venv/bin/python bench/health_report_speed.py [--customers 100000] [--database-url URL] [--keep FILE] [--json-out FILE]
 
 Builds a register of the demo generator's lives of N customers without a broker: each event sealed with its
 customer's data key (as the worker seals it), appended to the audit trail and folded into the register by the
 projections themselves (`projections.runner.apply_batch`), into a fresh SQLite file (or --database-url). Then times,
 in one run: (a) reading every trail entry and decoding it (the baseline); (b) the report at 13 points (12 month ends
-and today) with contactability for the demo company. Prints JSON.
+and today) with contactability for the demo company. Prints JSON; with --json-out also appends the figure next to its
+baseline (bench/report.py). --keep FILE builds the SQLite register into FILE, or times the one already there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import select
+import report as bench_report
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from events import codec
@@ -56,10 +58,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--database-url", help="an empty database to build into (default: a new SQLite file)")
+    parser.add_argument("--keep", type=Path, help="the SQLite file to build into, or to time again when it exists")
+    parser.add_argument("--json-out", default=None, help="append the figure to this JSON lines file (bench/report.py)")
     args = parser.parse_args()
-    url = args.database_url or f"sqlite:///{Path(tempfile.mkdtemp()) / 'health.db'}"
+    url = args.database_url or f"sqlite:///{args.keep or Path(tempfile.mkdtemp()) / 'health.db'}"
     started = time.perf_counter()
-    events = build(url, args.customers)
+    if args.keep is not None and args.keep.exists():
+        with connect(url).connect() as connection:
+            events = connection.scalar(select(func.count()).select_from(AuditRow)) or 0
+    else:
+        events = build(url, args.customers)
     built = time.perf_counter() - started
 
     engine = connect(url)
@@ -74,6 +82,22 @@ def main() -> None:
         report = health_report(session, keys, company=OUR_COMPANY)
         seconds = time.perf_counter() - started
     engine.dispose()
+    size = f"{args.customers // 1000}k" if args.customers >= 1000 else str(args.customers)
+    bench_report.write(
+        args.json_out,
+        [
+            bench_report.Figure(
+                f"register health report, {size} customers, 13 points",
+                url.split(":", 1)[0].split("+", 1)[0],
+                seconds,
+                "s",
+                raw,
+                "read and decode the audit trail",
+                round(bench_report.slower_by_time(seconds, raw), 2),
+                "within 4x",
+            )
+        ],
+    )
     print(
         json.dumps(
             {

@@ -7,14 +7,18 @@ point shows what the register said that day, and a death reported in June does n
 fact: the report a board was given in April can be given again, the same. The figures of "the day" are those of the
 last point, the report's moment (now, for today).
 
-One pass over the trail, customer by customer (500 at a time, one indexed query each, unsealed with the key store
-in one batch), computes every point at once. A customer's events are folded once per distinct set of events that
-hold at the points (for most customers one set: all their events happened before the first point), and a
-contactability decision is made once per state and span of time in which no date of the state falls
-(`decision_moments`), so the cost grows with the register's events, not with events times points.
+One pass over the trail in customer order, streamed (500 customers' events opened together, their keys looked up in
+one batch), computes every point at once. A customer's events are folded once per distinct set of events that hold
+at the points (for most customers one set: all their events happened before the first point), each state is looked
+at once with the points it holds at, and what it adds to the figures is counted under a small key (`_Tally`), so
+customers alike are added up together; a contactability decision is made once per state and span of time in which
+no date of the state falls (`decision_moments`). The cost grows with the register's events, not events times points.
 
 Measured (bench/health_report_speed.py, 2 cores shared with other work): 100,000 customers (236,839 events, sealed)
-on SQLite in 37 s, 7.9 times as long as reading and decoding the trail alone; most of it decoding and unsealing.
+on SQLite in 22-27 s, 3.5-3.9 times as long as reading and decoding the trail alone (before the streamed pass and
+the counting by key, in the same runs: 25-32 s, 4.7-5.8 times). What is left is the one fold's own work, per event:
+decoding (a quarter), unsealing and the key look-ups (a quarter), folding (an eighth), deciding contactability (a
+fifth).
 
 What each figure means, at a point P (its day D = P's date in UTC):
 
@@ -79,7 +83,10 @@ DEAD_LETTER_DAYS = 30
 """Dead letters are counted per day over this many days, up to and including the day."""
 
 CHUNK = 500
-"""Customers read per query."""
+"""Customers whose events are opened together (their keys looked up in one batch); progress is told after each."""
+
+STREAM_ROWS = 2000
+"""Trail entries fetched from the database at a time, in the one pass over the trail."""
 
 TELEMARKETING = (Channel.PHONE, ConsentPurpose.TELEMARKETING)
 EMAIL_MARKETING = (Channel.EMAIL, ConsentPurpose.MARKETING)
@@ -285,33 +292,48 @@ def trail_customers(
     session: Session, keys: KeyStore | None, *, chunk: int = CHUNK, skipped: Callable[[int], None] | None = None
 ) -> Iterator[tuple[str, list[Event]]]:
     """Each customer in the audit trail with their events in log order, opened (decoded, unsealed with `keys`), a
-    duplicate delivery left out. Entries that cannot be opened are skipped, counted through `skipped`."""
-    after = ""
-    while True:
-        ids = list(
-            session.scalars(select(AuditRow.customer_id).where(AuditRow.customer_id > after).distinct().order_by(AuditRow.customer_id).limit(chunk))
-        )
-        if not ids:
-            return
-        after = ids[-1]
-        warm = getattr(keys, "warm", None)
-        if warm is not None:
-            warm(ids)  # one query for the chunk's keys, not one per customer
-        rows = session.execute(
-            select(AuditRow.customer_id, AuditRow.topic, AuditRow.partition, AuditRow.offset, AuditRow.payload)
-            .where(AuditRow.customer_id.in_(ids), AuditRow.duplicate_of_seq.is_(None))
-            .order_by(AuditRow.customer_id, AuditRow.seq)
-        ).all()
-        opened, unreadable = open_records([LogRecord(topic, partition, offset, payload) for _, topic, partition, offset, payload in rows], keys)
-        if unreadable and skipped is not None:
-            skipped(len(unreadable))
-        by_customer: dict[str, list[Event]] = {}
-        for logged in opened:
-            by_customer.setdefault(logged.event.customer_id, []).append(logged.event)
-        for customer_id in ids:
-            if customer_id in by_customer:
-                yield customer_id, by_customer[customer_id]
-        session.expunge_all()
+    duplicate delivery left out. Entries that cannot be opened are skipped, counted through `skipped`.
+
+    One pass over the trail in the order of the customer id index, streamed (never the whole trail in memory): the
+    events of `chunk` customers are opened together, so their keys are looked up in one batch."""
+    query = (
+        select(AuditRow.customer_id, AuditRow.topic, AuditRow.partition, AuditRow.offset, AuditRow.payload)
+        .where(AuditRow.duplicate_of_seq.is_(None))
+        .order_by(AuditRow.customer_id, AuditRow.seq)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    batch: list[LogRecord] = []
+    ids: list[str] = []
+    for customer_id, topic, partition, offset, payload in session.execute(query):
+        if not ids or customer_id != ids[-1]:
+            if len(ids) == chunk:
+                yield from _opened(ids, batch, keys, skipped)
+                batch, ids = [], []
+            ids.append(customer_id)
+        batch.append(LogRecord(topic, partition, offset, payload))
+    if ids:
+        yield from _opened(ids, batch, keys, skipped)
+
+
+def _opened(
+    ids: Sequence[str], records: Sequence[LogRecord], keys: KeyStore | None, skipped: Callable[[int], None] | None
+) -> Iterator[tuple[str, list[Event]]]:
+    """The customers `ids` with their events opened from `records` (theirs, in log order); each customer with an event
+    that could be opened."""
+    opened, unreadable = open_records(records, keys)  # keys looked up once for the whole batch (`unseal_each`)
+    if unreadable and skipped is not None:
+        skipped(len(unreadable))
+    by_customer: dict[str, list[Event]] = {}
+    for logged in opened:
+        by_customer.setdefault(logged.event.customer_id, []).append(logged.event)
+    for customer_id in ids:
+        if customer_id in by_customer:
+            yield customer_id, by_customer[customer_id]
+
+
+def customers_in_trail(session: Session) -> int:
+    """How many customers the audit trail holds events of: what a progress bar counts up to."""
+    return session.scalar(select(func.count(func.distinct(AuditRow.customer_id)))) or 0
 
 
 def states_at(events: Sequence[Event], points: Sequence[Point]) -> list[CustomerState | None]:
@@ -372,13 +394,12 @@ def health_report(
     chooses whose contactability is reckoned (None: not reckoned); `rules` are the contactability rules (default: the
     packaged file). `dead_letters` are the letters on the dead-letter topic, read by the caller, with the refs of
     those `resolved_letters`; None when they could not be read (`dead_letters_problem` says why). `progress` is told
-    how many customers were read, after each `chunk` of them (read with one query).
+    how many customers were read, after each `chunk` of them (`customers_in_trail` says how many there are).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     day = day or now.date()
     rules = rules or load_rules()
     points = month_points(day, months=months, now=now)
-    figures = [PointFigures(point) for point in points]
     tally = _Tally(points, company, rules)
     read = skipped = 0
 
@@ -387,7 +408,7 @@ def health_report(
         skipped += entries
 
     for _, events in trail_customers(session, keys, chunk=chunk, skipped=count_skipped):
-        tally.add(events, figures)
+        tally.add(events)
         read += 1
         if progress is not None and read % chunk == 0:
             progress(read)
@@ -397,7 +418,7 @@ def health_report(
     if dead_letters is not None:
         letters = dead_letter_figures(dead_letters, day, resolved=resolved_letters)
     return HealthReport(
-        points=tuple(figures),
+        points=tuple(tally.figures()),
         company=company,
         lapsing=tuple(tally.lapsing_groups()),
         nix_valid_months=rules.in_force(points[-1].at).nix_wash_valid_months,
@@ -410,85 +431,129 @@ def health_report(
 
 @dataclass(frozen=True)
 class _Facts:
-    """What the report reads of one state, worked out once however many points share it."""
+    """What the report reads of one state that does not depend on the point's day, worked out once however many points
+    share it. Hashable: customers with the same facts at the same points are counted together."""
 
     status: str
     active: bool
     protected: bool
     missing_address: bool
     undeliverable: bool
-    phone: str | None
+    has_phone: bool
     has_email: bool
     nix_version: date | None
 
 
+Indices = tuple[int, ...]
+"""The points (their indices) a state holds at."""
+
+
 class _Tally:
-    """Adds each customer's states at the points into the points' figures."""
+    """Adds each customer's states at the points into the points' figures.
+
+    A customer's state is usually the same at many points (most customers' events all happened before the first), so
+    each state is looked at once with the points it holds at, and what it contributes is counted under a small key
+    (its facts, its consents' lapse dates, its phone's NIX version, its decisions) with those points: customers alike
+    share a key. `figures` spreads the keys' counts over the points once at the end, doing per point only the few
+    comparisons with the point's day."""
 
     def __init__(self, points: Sequence[Point], company: str | None, rules: Rules) -> None:
         self.points = points
         self.company = company
         self.rules = rules
+        self.ats = [point.at for point in points]
         self.days = [point.at.date() for point in points]
         self.valid_months = [rules.in_force(point.at).nix_wash_valid_months for point in points]
+        self.last = len(points) - 1
+        self._facts: Counter[tuple[Indices, _Facts]] = Counter()
+        self._consents: Counter[tuple[Indices, tuple[date | None, ...]]] = Counter()
+        self._washes: Counter[tuple[Indices, date | None]] = Counter()
+        """Active customers with a phone, by the version of the NIX status of their current number (None: none)."""
+        self._reach: Counter[tuple[Indices, bool, bool]] = Counter()
+        """Active customers by whether they may be called for telemarketing and be e-mailed marketing."""
         self._lapsing: dict[tuple[str, str, str], list[date]] = {}
 
-    def add(self, events: Sequence[Event], figures: Sequence[PointFigures]) -> None:
-        """Count one customer (their events in log order) into every point's figures."""
+    def add(self, events: Sequence[Event]) -> None:
+        """Count one customer (their events in log order) in at every point."""
         erased_since = any(isinstance(event, CustomerErased) for event in events)
-        states = states_at(events, self.points)
-        seen: dict[int, tuple[_Facts, list[datetime]]] = {}
-        decided: dict[tuple[int, int], tuple[bool, bool]] = {}
-        for index, state in enumerate(states):
-            if state is None or not state.registered:
-                continue
-            if id(state) not in seen:
-                facts = _facts_of(state, readable=not erased_since)
-                seen[id(state)] = (facts, decision_moments(state, self.rules) if facts.active and self.company is not None else [])
-            facts, moments = seen[id(state)]
-            figure = figures[index]
-            self._count(state, facts, index, figure)
-            if facts.active and self.company is not None:
-                # The decision changes only at a moment one of the state's dates (or the rules) names: between two
-                # such moments every comparison `may_contact` makes of the moment asked about comes out the same.
-                key = (id(state), bisect_right(moments, self.points[index].at))
-                if key not in decided:
-                    decided[key] = (self._may(state, index, *TELEMARKETING), self._may(state, index, *EMAIL_MARKETING))
-                telemarketing, email = decided[key]
-                figure.telemarketing = (figure.telemarketing or 0) + telemarketing
-                figure.email_marketing = (figure.email_marketing or 0) + email
-            if index == len(self.points) - 1:
+        held: dict[int, tuple[CustomerState, list[int]]] = {}
+        for index, state in enumerate(states_at(events, self.points)):
+            if state is not None and state.registered:
+                held.setdefault(id(state), (state, []))[1].append(index)
+        for state, indices in held.values():
+            at = tuple(indices)
+            facts = _facts_of(state, readable=not erased_since)
+            self._facts[(at, facts)] += 1
+            if state.consents:
+                self._consents[(at, tuple(consent.lapses_on for consent in state.consents))] += 1
+            if facts.active:
+                if facts.has_phone:
+                    phone = state.contact.phone if state.contact else None
+                    status = next((entry for entry in state.nix if entry.phone == phone), None)
+                    self._washes[(at, status.as_of if status is not None else None)] += 1
+                if self.company is not None:
+                    self._decide(state, at)
+            if at[-1] == self.last:
                 self._note_lapsing(state)
 
-    def _count(self, state: CustomerState, facts: _Facts, index: int, figure: PointFigures) -> None:
-        day = self.days[index]
-        figure.by_status[facts.status] += 1
-        if facts.nix_version is not None and (figure.nix_version is None or facts.nix_version > figure.nix_version):
-            figure.nix_version = facts.nix_version
-        for consent in state.consents:
-            if consent.lapses_on is not None and consent.lapses_on <= day:
-                figure.consents_lapsed_unrecorded += 1
-                continue
-            figure.consents_in_force += 1
-            if consent.lapses_on is not None and consent.lapses_on <= day + timedelta(days=LAPSING_DAYS):
-                figure.consents_lapsing += 1
-        if not facts.active:
-            return
-        figure.active += 1
-        figure.protected += facts.protected
-        figure.missing_address += facts.missing_address
-        figure.undeliverable_address += facts.undeliverable
-        figure.missing_phone += facts.phone is None
-        figure.missing_email += not facts.has_email
-        if facts.phone is not None:
-            figure.with_phone += 1
-            status = next((entry for entry in state.nix if entry.phone == facts.phone), None)
-            if status is not None and status.as_of <= day < add_months(status.as_of, self.valid_months[index]):
-                figure.washed += 1
+    def _decide(self, state: CustomerState, at: Indices) -> None:
+        """Decide contactability once per span of the points `at` in which no moment of `decision_moments` falls."""
+        spans: dict[int, list[int]] = {}
+        if len(at) == 1:
+            spans[0] = [at[0]]
+        else:
+            # The decision changes only at a moment one of the state's dates (or the rules) names: between two such
+            # moments every comparison `may_contact` makes of the moment asked about comes out the same.
+            moments = decision_moments(state, self.rules)
+            for index in at:
+                spans.setdefault(bisect_right(moments, self.ats[index]), []).append(index)
+        for indices in spans.values():
+            first = indices[0]
+            self._reach[(tuple(indices), self._may(state, first, *TELEMARKETING), self._may(state, first, *EMAIL_MARKETING))] += 1
+
+    def figures(self) -> list[PointFigures]:
+        """Every point's figures, from the counts of all the customers added."""
+        figures = [PointFigures(point) for point in self.points]
+        for (at, facts), customers in self._facts.items():
+            for index in at:
+                figure = figures[index]
+                figure.by_status[facts.status] += customers
+                if facts.nix_version is not None and (figure.nix_version is None or facts.nix_version > figure.nix_version):
+                    figure.nix_version = facts.nix_version
+                if facts.active:
+                    figure.active += customers
+                    figure.protected += customers * facts.protected
+                    figure.missing_address += customers * facts.missing_address
+                    figure.undeliverable_address += customers * facts.undeliverable
+                    figure.missing_phone += customers * (not facts.has_phone)
+                    figure.missing_email += customers * (not facts.has_email)
+        for (at, lapse_dates), customers in self._consents.items():
+            for index in at:
+                figure, day = figures[index], self.days[index]
+                soon = day + timedelta(days=LAPSING_DAYS)
+                for lapses_on in lapse_dates:
+                    if lapses_on is not None and lapses_on <= day:
+                        figure.consents_lapsed_unrecorded += customers
+                        continue
+                    figure.consents_in_force += customers
+                    if lapses_on is not None and lapses_on <= soon:
+                        figure.consents_lapsing += customers
+        for (at, version), customers in self._washes.items():
+            for index in at:
+                figure, day = figures[index], self.days[index]
+                figure.with_phone += customers
+                if version is not None and version <= day < add_months(version, self.valid_months[index]):
+                    figure.washed += customers
+        for (at, telemarketing, email), customers in self._reach.items():
+            for index in at:
+                figure = figures[index]
+                figure.telemarketing = (figure.telemarketing or 0) + customers * telemarketing
+                figure.email_marketing = (figure.email_marketing or 0) + customers * email
+        return figures
 
     def _may(self, state: CustomerState, index: int, channel: Channel, purpose: ConsentPurpose) -> bool:
         assert self.company is not None
-        return may_contact(state, channel=channel, purpose=purpose, company=self.company, at=self.points[index].at, rules=self.rules).allowed
+        return may_contact(state, channel=channel, purpose=purpose, company=self.company, at=self.ats[index], rules=self.rules).allowed
 
     def _note_lapsing(self, state: CustomerState) -> None:
         day = self.days[-1]
@@ -522,7 +587,6 @@ def decision_moments(state: CustomerState, rules: Rules) -> list[datetime]:
 
 def _facts_of(state: CustomerState, *, readable: bool) -> _Facts:
     address = state.address
-    phone = state.contact.phone if state.contact and state.contact.phone else None
     versions = [entry.as_of for entry in state.nix]
     abroad = address is not None and address.country != "SE" and state.kind is CustomerKind.PERSON
     return _Facts(
@@ -531,7 +595,7 @@ def _facts_of(state: CustomerState, *, readable: bool) -> _Facts:
         protected=state.protected,
         missing_address=address is None,
         undeliverable=address is not None and (state.protected or abroad),
-        phone=phone,
+        has_phone=bool(state.contact and state.contact.phone),
         has_email=bool(state.contact and state.contact.email),
         nix_version=max(versions) if versions else None,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from registervard.api.api_keys import create_key
 from registervard.api.roles import ROLES, may_call
 from registervard.audit_runs import AuditRuns
 from registervard.deadletter_actions import Letters
-from registervard.web import deadletter_pages
+from registervard.web import deadletter_pages, health_pages
 from tests import console_register as planted
 from tests.unit.test_console_web import app_for, csrf_of, signed_in
 
@@ -107,7 +108,9 @@ def test_each_operations_page_is_shown_exactly_to_the_roles_the_roles_table_give
         client = signed_in(app, keys[role])
         for path, endpoint in pages.items():
             answer = client.get(path, follow_redirects=False)
-            assert answer.status_code == (200 if may_call(role, endpoint) else 403), (role, path)
+            # The file answers 202 (a page that waits) until the report computed in the background is done.
+            allowed = {200, 202} if path == "/console/health/report.html" else {200}
+            assert answer.status_code in (allowed if may_call(role, endpoint) else {403}), (role, path)
     assert may_call("auditor", "health_report") and not may_call("auditor", "deadletters") and not may_call("customer_service", "health_report")
     stranger = TestClient(app).get("/console/health", follow_redirects=False)
     assert stranger.status_code == 303 and stranger.headers["location"].startswith("/console/sign-in?next=")
@@ -222,20 +225,77 @@ def test_a_dead_letter_is_sent_again_or_marked_resolved_once(app, keys, letters,
     assert "0:7" in admin.get("/console/deadletters?all=1").text
 
 
-def test_the_health_page_shows_the_figures_and_offers_them_as_a_file_that_loads_nothing(app, keys) -> None:
+@pytest.fixture()
+def gated(app, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[int], health_pages.Reports]:
+    """The report computed in the background only once the test opens the gate, counting each computation; the app's
+    reports forgotten."""
+    gate, computed, real = threading.Event(), [], health_pages.health_report
+
+    def health_report(*args: Any, **kwargs: Any) -> Any:
+        assert gate.wait(60), "the test never opened the gate"
+        computed.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(health_pages, "health_report", health_report)
+    app.state.health_reports = reports = health_pages.Reports()
+    return gate, computed, reports
+
+
+def test_the_health_page_answers_at_once_while_the_report_is_computed_then_shows_it_and_offers_it_as_a_file(app, keys, gated) -> None:
+    gate, computed, reports = gated
     auditor = signed_in(app, keys["auditor"])
-    page = auditor.get("/console/health").text
-    assert "Registrets hälsa" in page and planted.OUR_COMPANY in page
-    assert page.count("<svg ") == 3, "status, details and contactability (no dead letters: Kafka does not answer here)"
-    assert "De döda breven kunde inte läsas" in page
+    first = auditor.get("/console/health")
+    assert first.status_code == 200 and first.headers["refresh"] == str(health_pages.REFRESH_SECONDS)
+    assert "Rapporten beräknas, påbörjad" in first.text and "<svg " not in first.text and 'id="months"' in first.text
+    assert 'href="/console/health?company=Registerv' in first.text, "an Uppdatera link as well"
+    waiting = auditor.get("/console/health/report.html")
+    assert waiting.status_code == 202 and "content-disposition" not in waiting.headers and "Rapporten beräknas" in waiting.text
+    assert auditor.get("/console/health").status_code == 200, "asked again while it runs: the same computation"
+    gate.set()
+    assert reports.wait_idle(timeout=60)
+    assert computed == [1], "one computation for the company and period however often the page was asked"
+
+    page = auditor.get("/console/health")
+    assert "refresh" not in page.headers and "beräknas" not in page.text
+    assert "Registrets hälsa" in page.text and planted.OUR_COMPANY in page.text
+    assert page.text.count("<svg ") == 3, "status, details and contactability (no dead letters: Kafka does not answer here)"
+    assert "De döda breven kunde inte läsas" in page.text
     # The planted register today: Lovisa and Doris, both active; Doris's identity is protected.
-    assert re.search(r"Aktiva kunder \(nämnaren i andelarna\)</th>\s*<td>2</td>", page)
-    assert re.search(r"Aktiva med adress som inte går att skicka post till</th>\s*<td>50,0\u00a0%</td>", page)
+    assert re.search(r"Aktiva kunder \(nämnaren i andelarna\)</th>\s*<td>2</td>", page.text)
+    assert re.search(r"Aktiva med adress som inte går att skicka post till</th>\s*<td>50,0\u00a0%</td>", page.text)
     download = auditor.get("/console/health/report.html")
     assert download.status_code == 200 and download.headers["content-disposition"].startswith('attachment; filename="registervard-halsa-')
     assert not re.search(r"(src|href)\s*=|https?://(?!www\.w3\.org/2000/svg)", download.text) and "<script" not in download.text
-    again = auditor.post("/console/health", data={"csrf": csrf_of(page), "company": planted.OUR_COMPANY}, follow_redirects=False)
+
+    gate.clear()
+    again = auditor.post("/console/health", data={"csrf": csrf_of(page.text), "company": planted.OUR_COMPANY}, follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"].startswith("/console/health?company=Registerv")
+    meanwhile = auditor.get(again.headers["location"])
+    assert "Rapporten beräknas" in meanwhile.text and "Under tiden visas den senast beräknade" in meanwhile.text
+    assert meanwhile.text.count("<svg ") == 3 and meanwhile.headers["refresh"]
+    assert auditor.get("/console/health/report.html").status_code == 200, "the last finished file while the next is computed"
+    gate.set()
+    assert reports.wait_idle(timeout=60) and computed == [1, 1]
+
+
+def test_a_report_that_cannot_be_computed_says_so_without_asking_again_until_told_to(app, keys, gated, monkeypatch) -> None:
+    gate, _, reports = gated
+    gate.set()
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise OSError("disk I/O error at /secret/path")
+
+    monkeypatch.setattr(health_pages, "customers_in_trail", broken)
+    admin = signed_in(app, keys["admin"])
+    assert "Rapporten beräknas" in admin.get("/console/health?months=24").text
+    assert reports.wait_idle(timeout=60)
+    page = admin.get("/console/health?months=24")
+    assert "Rapporten kunde inte beräknas" in page.text and "OSError" in page.text and "/secret/path" not in page.text
+    assert "refresh" not in page.headers and "Beräkna igen" in page.text
+    assert reports.running((planted.OUR_COMPANY, 24)) is None, "a failure is not computed again at every visit"
+    monkeypatch.undo()
+    again = admin.post("/console/health", data={"csrf": csrf_of(page.text), "company": planted.OUR_COMPANY, "months": "24"})
+    assert "Rapporten beräknas" in again.text or "Aktiva kunder" in again.text
 
 
 def test_every_text_of_the_operations_pages_is_there_in_swedish_and_in_english() -> None:

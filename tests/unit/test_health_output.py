@@ -63,6 +63,8 @@ def test_registervard_health_prints_the_figures_and_writes_a_report_that_needs_n
     assert "│ 2025-05-20 (26 days) │" in row("latest NIX register")
     assert "│ 28.6% │ 2 of 7 │" in row("may be called")
     printed = " ".join(result.stdout.split())
+    assert re.search(r"Customers read from the audit trail .* 10/10", result.stderr), "progress on standard error, not among the figures"
+    assert "Customers read" not in result.stdout
     assert "Dead letters: not read (Kafka at 127.0.0.1:1 did not answer" in printed
 
     document = output.read_text(encoding="utf-8")

@@ -14,12 +14,10 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from events.contactability import load_rules
-from projections.audit import AuditRow
-from projections.health_report import STATUSES, HealthReport, companies, health_report, share
+from projections.health_report import STATUSES, HealthReport, companies, customers_in_trail, health_report, share
 from registervard.bootstrap import bootstrap
 from registervard.console import advise_on_failure, console, errors, progress, run
 from registervard.deadletter_actions import read_letters
@@ -60,9 +58,9 @@ def health_command(
             errors.print(f"Contactability is reckoned for {company}, the company most customers' consents name; --company chooses another.")
         elif company is not None and company not in named:
             errors.print(f"[yellow]Note:[/yellow] no consent in the register names {company!r}; check the spelling (named: {', '.join(named) or 'none'}).")
-        total = session.scalar(select(func.count(func.distinct(AuditRow.customer_id)))) or 0
-        with progress() as bar:
-            task = bar.add_task("Reading the audit trail", total=total)
+        total = customers_in_trail(session)
+        with progress() as bar:  # on standard error, so that the report on standard output can be piped
+            task = bar.add_task("Customers read from the audit trail", total=total)
             report = health_report(
                 session,
                 services.keys,
