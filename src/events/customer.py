@@ -52,6 +52,7 @@ from events.catalog import (
     PostalAddress,
     ProtectedIdentityLifted,
     ProtectedIdentitySet,
+    Protection,
     Registration,
     SealedPersonalData,
 )
@@ -197,8 +198,11 @@ class CustomerState:
     """Current phone and e-mail."""
     civil_status: CivilStatus | None = None
     """Current civil status."""
-    protected: bool = False
-    """Protected identity: name and address must not be disclosed."""
+    protections: frozenset[Protection] = frozenset()
+    """The kinds of protected identity in force (name and address must not be disclosed while any is): each
+    ProtectedIdentitySet adds its kind, and ProtectedIdentityLifted, which names no kind, ends them all. Kept so that a
+    source lifts only what it may: SPAR only the population register's kinds, never one another source set (OTHER;
+    `events.spar_changes`). A set, since a customer may be protected by more than one source at once."""
     deceased_on: date | None = None
     """Day of death."""
     emigrated_on: date | None = None
@@ -239,6 +243,11 @@ class CustomerState:
     @property
     def registered(self) -> bool:
         return self.kind is not None
+
+    @property
+    def protected(self) -> bool:
+        """Protected identity (of any kind): name and address must not be disclosed."""
+        return bool(self.protections)
 
     @property
     def identity_ended(self) -> bool:
@@ -388,9 +397,9 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
         case ContactDetailsChanged(contact=ContactDetails() as contact):
             return _with(state, contact=contact)
         case ProtectedIdentitySet():
-            return _with(state, protected=True)
+            return _with(state, protections=state.protections | {event.protection})
         case ProtectedIdentityLifted():
-            return _with(state, protected=False)
+            return _with(state, protections=frozenset())  # it names no kind: every protection ends (see `protections`)
         case CustomerDeceased():
             return _with(state, status=Status.DECEASED, deceased_on=event.date_of_death, consents=())
         case CustomerEmigrated():

@@ -10,7 +10,11 @@ The rules, in the order the events are published (a customer's events keep their
 
 1. *Protection.* Either flag JA on a customer not protected: ProtectedIdentitySet (the first flag in the table's
    order names the kind; dated by the flag's own day). Every flag delivered and NEJ on a protected customer:
-   ProtectedIdentityLifted. A flag not delivered says nothing. A protected person's record comes without name and
+   ProtectedIdentityLifted, but only when every kind in force (`CustomerState.protections`) is one SPAR reports (the
+   table's flags: sekretessmarkering, skyddad folkbokföring). SPAR may lift only what the population register set: a
+   protection another source set (OTHER: a company's own decision, say) stays, and so does the whole protection while
+   one is in force, since ProtectedIdentityLifted names no kind and would end them all; the import is told so
+   (`Changes.notes`, PROTECTION_KEPT), which is no refusal. A flag not delivered says nothing. A protected person's record comes without name and
    address, which is SPAR's rule, not a removal: while the customer is protected no name or address is read from
    a record at all, so nothing the register holds is blanked or replaced.
 2. *Return.* An emigrated customer whose record has no deregistration and a Swedish population register address:
@@ -78,12 +82,29 @@ E = TypeVar("E", SparName, SparAddress)
 
 
 @dataclass(frozen=True, kw_only=True)
+class Note:
+    """Something the import did not do, rightly, that the operator should know: a code and a reason (never personal data)."""
+
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+PROTECTION_KEPT = "PROTECTION_KEPT"
+"""The record says the person is not protected, but a protection SPAR does not report (OTHER) is in force: it stays."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Changes:
     """What one record gives for one customer: the events (in order), the events refused (where the fact was in the
-    file, and why), and the customer's state with the events folded in (to compare a later record of theirs with)."""
+    file, and why), what was rightly left undone (`notes`: where, and why), and the customer's state with the events
+    folded in (to compare a later record of theirs with)."""
 
     events: tuple[Event, ...] = ()
     refused: tuple[tuple[Where, Refusal], ...] = ()
+    notes: tuple[tuple[Where, Note], ...] = ()
     state: CustomerState
 
 
@@ -107,7 +128,7 @@ def changes(record: SparRecord, state: CustomerState, *, as_of: date, fallback_d
         _civil_status(out, record)
         _marketing_block(out, record)
         _deregistration(out, record, as_of)
-    return Changes(events=tuple(out.events), refused=tuple(out.refused), state=out.state)
+    return Changes(events=tuple(out.events), refused=tuple(out.refused), notes=tuple(out.notes), state=out.state)
 
 
 @dataclass
@@ -120,6 +141,7 @@ class _Out:
     now: datetime
     events: list[Event] = field(default_factory=list)
     refused: list[tuple[Where, Refusal]] = field(default_factory=list)
+    notes: list[tuple[Where, Note]] = field(default_factory=list)
 
     def emit(self, type_name: str, where: Where, *, on: date | None = None, **fields: Any) -> None:
         """Publish a fact: validated as a line of `registervard publish` is, its id derived from its content."""
@@ -145,7 +167,16 @@ def _protection(out: _Out, record: SparRecord, table: SparTable) -> None:
         first = flagged[0]
         out.emit("ProtectedIdentitySet", first.where, on=first.since, protection=first.protection.value)
     elif record.protections and not flagged and out.state.protected and len(record.protections) == len(table.protections):
-        out.emit("ProtectedIdentityLifted", record.protections[0].where)
+        kept = out.state.protections - {flag.protection for flag in table.protections}
+        if not kept:
+            out.emit("ProtectedIdentityLifted", record.protections[0].where)
+            return
+        kinds = ", ".join(sorted(kept))
+        reason = (
+            f"the protected identity stays: SPAR reports none, but one of a kind SPAR does not report ({kinds}) is in force, "
+            "and SPAR lifts only what the population register set; it ends when whoever set it lifts it"
+        )
+        out.notes.append((record.protections[0].where, Note(code=PROTECTION_KEPT, reason=reason)))
 
 
 def _return_to_sweden(out: _Out, record: SparRecord, as_of: date) -> None:

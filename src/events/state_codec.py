@@ -9,7 +9,12 @@ the stored state is then rebuilt from the log (`registervard worker-state rebuil
 * Version 4 (written today): version 3's array with three fields at its end (`FIELDS_ADDED_IN_4`): the two of a
   merge, `merged_into` and `merged_from` (CustomersMerged), and `registered_addresses` (AddressChanged.address_kind),
   both added with schema release 4; each registered address is an array of its date, event id, kind, ended flag and
-  the address's fields.
+  the address's fields. And in the place of version 3's `protected` flag, `protections`: the kinds of protected
+  identity in force, a sorted list of `Protection` values (empty: not protected).
+* Reading an older version (3, 2 or 1), whose `protected` is a yes/no: a protected customer's kind is not known, and
+  is read as OTHER (as the schema's default reads a protection that does not say which). The safe side: SPAR lifts
+  only a protection of the population register's kinds, so it lifts none of these until the stored state is rebuilt
+  from the event log, which restores the kinds.
 * Version 3: a JSON array holding the fields of `CustomerState`
   by position, in the order of `FIELDS`; each record in it (a dated name or
   address, the value within, contact details, a consent, a NIX status, a past
@@ -37,9 +42,10 @@ import json
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from events.catalog import AddressKind, Channel, CivilStatus, ConsentPurpose, ContactDetails, CustomerKind, PersonName, PostalAddress
+from events.catalog import AddressKind, Channel, CivilStatus, ConsentPurpose, ContactDetails, CustomerKind, PersonName, PostalAddress, Protection
 from events.convert import from_plain
 from events.customer import Consent, CustomerState, DatedAddress, DatedName, NixStatus, PastContactRole, RegisteredAddress, Status
+from events.refusal import Refusal
 
 VERSION = 4
 """The version this code writes."""
@@ -57,7 +63,7 @@ FIELDS = (
     "addresses",
     "contact",
     "civil_status",
-    "protected",
+    "protections",
     "deceased_on",
     "emigrated_on",
     "consents",
@@ -124,7 +130,7 @@ def decode_state(data: bytes) -> CustomerState:
     if version not in READABLE:
         raise UnknownStateVersion(version)
     if version == 1:
-        return from_plain(CustomerState, json.loads(data[1:].decode("utf-8")))
+        return from_plain(CustomerState, _plain_with_kinds(json.loads(data[1:].decode("utf-8"))))
     try:
         return _from_array(json.loads(data[1:].decode("utf-8")), version)
     except (TypeError, ValueError, KeyError, IndexError) as error:
@@ -143,13 +149,26 @@ def from_stored(value: dict[str, Any]) -> CustomerState:
     """The state the register stored: `to_stored`'s form, or the plain form it stored before (version 1's JSON)."""
     version = value.get("state_codec")
     if version is None:
-        return from_plain(CustomerState, value)
+        return from_plain(CustomerState, _plain_with_kinds(value))
     if version not in READABLE:
         raise UnknownStateVersion(version)
     try:
         return _from_array(value["fields"], version)
     except (TypeError, ValueError, KeyError, IndexError) as error:
         raise DamagedState(version, type(error).__name__) from None
+
+
+def _plain_with_kinds(value: Any) -> Any:
+    """Version 1's plain form (a yes/no `protected`) with `protections` in its place: OTHER for a protected customer,
+    whose kind it does not say (see the module's doc)."""
+    if not isinstance(value, dict) or "protected" not in value:
+        return value  # not version 1's shape: from_plain says what is wrong
+    protected = value["protected"]
+    if type(protected) is not bool:
+        raise Refusal("protected", "must be true or false")
+    plain = {name: item for name, item in value.items() if name != "protected"}
+    plain["protections"] = [Protection.OTHER.value] if protected else []
+    return plain
 
 
 # --- Versions 4, 3 and 2 ---------------------------------------------------------------------
@@ -167,7 +186,7 @@ def _to_array(s: CustomerState) -> list[Any]:
         [[a.effective_date.isoformat(), a.event_id, *_address(a.value)] for a in s.addresses],
         None if s.contact is None else [s.contact.phone, s.contact.email],
         s.civil_status,
-        s.protected,
+        sorted(s.protections),
         _day(s.deceased_on),
         _day(s.emigrated_on),
         [
@@ -225,7 +244,7 @@ def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
         addresses,
         contact,
         civil_status,
-        protected,
+        protections,
         deceased_on,
         emigrated_on,
         consents,
@@ -255,7 +274,7 @@ def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
         addresses=tuple(_dated_address(*entry) for entry in addresses),
         contact=None if contact is None else _contact(*contact),
         civil_status=None if civil_status is None else _CIVIL_STATUSES[civil_status],
-        protected=_flag(protected),
+        protections=_protections(protections, version),
         deceased_on=_optional_day(deceased_on),
         emigrated_on=_optional_day(emigrated_on),
         consents=tuple(_consent(*entry) for entry in consents),
@@ -277,6 +296,15 @@ def _from_array(fields: list[Any], version: int = VERSION) -> CustomerState:
         merged_from=tuple(map(_text, merged_from)),
         registered_addresses=tuple(_registered_address(*entry) for entry in registered_addresses),
     )
+
+
+def _protections(value: Any, version: int) -> frozenset[Protection]:
+    """Version 4's list of kinds; an older version's yes/no, a yes read as OTHER (its kind unknown: see the module's doc)."""
+    if version < 4:
+        return frozenset({Protection.OTHER}) if _flag(value) else frozenset()
+    if type(value) is not list:
+        raise TypeError
+    return frozenset(_PROTECTIONS[kind] for kind in value)
 
 
 def _name(effective_date: str, event_id: str, given_names: str, surname: str) -> DatedName:
@@ -374,3 +402,4 @@ _CIVIL_STATUSES = {member.value: member for member in CivilStatus}
 _PURPOSES = {member.value: member for member in ConsentPurpose}
 _CHANNELS = {member.value: member for member in Channel}
 _ADDRESS_KINDS = {member.value: member for member in AddressKind}
+_PROTECTIONS = {member.value: member for member in Protection}

@@ -165,7 +165,7 @@ def decision_facts(state: CustomerState) -> Facts:
         state.status,
         None if address is None else (address.country, address.care_of is not None),
         None if contact is None else (phone is not None, contact.email is not None),
-        state.protected,
+        state.protections,
         state.deceased_on,
         state.emigrated_on,
         tuple([(c.purpose, c.channel, c.company, c.given_at, c.overrides_nix, c.valid_until, c.lapses_on) for c in state.consents]) if state.consents else (),
@@ -179,7 +179,7 @@ def decision_facts(state: CustomerState) -> Facts:
 
 def stand_in(facts: Facts) -> CustomerState:
     """A customer state with these facts and nothing else: what `Washer` asks `may_contact` about."""
-    kind, status, address, contact, protected, deceased_on, emigrated_on, consents, nix, customer_of, opted_out, immigrated_on, deregistered_on = facts
+    kind, status, address, contact, protections, deceased_on, emigrated_on, consents, nix, customer_of, opted_out, immigrated_on, deregistered_on = facts
     return CustomerState(
         customer_id="",
         kind=kind,
@@ -194,7 +194,7 @@ def stand_in(facts: Facts) -> CustomerState:
             ),
         ),
         contact=None if contact is None else ContactDetails(phone=_NUMBER if contact[0] else None, email=_EMAIL if contact[1] else None),
-        protected=protected,
+        protections=protections,
         deceased_on=deceased_on,
         emigrated_on=emigrated_on,
         consents=tuple(

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
+from typer.testing import CliRunner
 
 from events.catalog import (
     AddressChanged,
@@ -35,7 +36,11 @@ from events.jsonlines import parse_event
 from events.spar_changes import changes
 from events.spar_elements import TABLE_PATH, AddressKind, load_table, parse_table
 from events.spar_records import Part, SparAddress, SparCivilStatus, SparDeregistration, SparName, SparProtection, SparRecord, Where
+from registervard import exit_codes
+from registervard.cli import app as cli
+from tests import spar_register
 from tests.builders import VALID_PERSONNUMMER, line, person
+from tests.small_register import register_of
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 AS_OF = date(2025, 6, 1)
@@ -133,6 +138,34 @@ def test_the_protection_is_lifted_only_when_every_flag_is_delivered_and_says_nej
     result = compare(record(), protected)
     assert [type(e) for e in result.events] == [ProtectedIdentityLifted]
     assert compare(replace(record(), protections=record().protections[:1]), protected).events == ()  # one flag missing: unknown
+
+
+@pytest.mark.parametrize("kind", ["SEKRETESSMARKERING", "SKYDDAD_FOLKBOKFORING"])
+def test_spar_lifts_a_protection_of_either_of_its_own_kinds_with_nothing_to_note(kind):
+    result = compare(record(), state(line("ProtectedIdentitySet", protection=kind)))
+    assert [type(e) for e in result.events] == [ProtectedIdentityLifted] and result.notes == ()
+    assert not result.state.protected
+
+
+def test_a_protection_another_source_set_is_not_lifted_by_spar_and_the_import_is_told_without_personal_data():
+    other = state(line("ProtectedIdentitySet", protection="OTHER"))
+    result = compare(record(), other)
+    assert result.events == () and result.refused == ()  # a note, not a refusal
+    assert result.state.protected and result.state.protections == {Protection.OTHER}
+    ((where, note),) = result.notes
+    assert (where, note.code) == (HERE, "PROTECTION_KEPT") and "OTHER" in str(note)
+    assert not {"Anna", "Svensson", "Storgatan", VALID_PERSONNUMMER, "C-1"} & set(str(note).replace(",", " ").split())
+    # Nothing is read from the record while it stays protected: a name that came with it changes nothing.
+    named = record(names=(SparName(name=PersonName(given_names="X", surname="Y"), valid_from=None, valid_to=None, where=HERE),))
+    assert compare(named, other).events == ()
+
+
+def test_while_another_sources_protection_is_in_force_spar_lifts_not_even_its_own():
+    # SPAR set it, then a company decided on its own: ProtectedIdentityLifted names no kind, so it would end both.
+    both = state(line("ProtectedIdentitySet", protection="SEKRETESSMARKERING"), line("ProtectedIdentitySet", protection="OTHER"))
+    result = compare(record(), both)
+    assert result.events == () and [note.code for _, note in result.notes] == ["PROTECTION_KEPT"]
+    assert result.state.protections == {Protection.SEKRETESSMARKERING, Protection.OTHER}
 
 
 def test_a_death_an_emigration_and_another_cause_each_publish_their_own_event_once():
@@ -233,3 +266,15 @@ def test_the_table_is_data_and_a_code_it_cannot_map_is_refused_naming_the_key():
     data["civil_status"]["codes"]["X"] = "SINGLE"
     with pytest.raises(ValueError, match=r"civil_status.codes.X: 'SINGLE' is not one of"):
         parse_table(data)
+
+
+def test_the_import_names_a_protection_it_keeps_on_standard_error_and_is_not_refused(tmp_path):
+    # C-LIFT's protection came from SPAR; here a company also set one of its own, after a threat.
+    other = line("ProtectedIdentitySet", "C-LIFT", protection="OTHER", occurred_at="2025-01-11T09:00:00Z")
+    env = {"REGISTERVARD_DATABASE_URL": register_of(tmp_path / "register.db", [*spar_register.documents(), other]), "COLUMNS": "300"}
+    result = CliRunner().invoke(cli, ["spar", "import", str(spar_register.FULL), "--dry-run"], env=env)
+    assert result.exit_code == exit_codes.OK, result.output
+    assert "ProtectedIdentityLifted" not in result.stdout
+    (said,) = [text for text in result.stderr.splitlines() if "PROTECTION_KEPT" in text]
+    assert "customer C-LIFT:" in said and "(OTHER)" in said
+    assert spar_register.PEOPLE["C-LIFT"][0] not in result.output and "Ivar" not in result.output

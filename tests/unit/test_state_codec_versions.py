@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events import state_codec
+from events.catalog import Protection
 from events.convert import to_plain
 from events.customer import CustomerState, fold
 from events.jsonlines import parse_event
@@ -32,32 +33,54 @@ any_state = values_of(CustomerState, _SCALARS)
 """Every field of CustomerState, each with any value of its type: a field the codec forgot would not come back."""
 
 
+PROTECTIONS_AT = FIELDS.index("protections")
+"""Where version 4 writes the kinds of protection, and versions 2 and 3 wrote the yes/no `protected`."""
+
+
+def old_plain(state: CustomerState) -> dict[str, typing.Any]:
+    """The plain form before version 4: a yes/no `protected` instead of the kinds."""
+    plain = to_plain(state, for_json=True)
+    plain["protected"] = bool(plain.pop("protections"))
+    return plain
+
+
 def version_1(state: CustomerState) -> bytes:
     """The bytes a worker of version 1 wrote for `state`."""
-    text = json.dumps(to_plain(state, for_json=True), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    text = json.dumps(old_plain(state), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     return bytes([1]) + text.encode("utf-8")
+
+
+def old_array(state: CustomerState) -> list[typing.Any]:
+    """Version 4's array with the yes/no `protected` of versions 2 and 3 in the place of the kinds."""
+    fields = json.loads(encode_state(state)[1:])
+    fields[PROTECTIONS_AT] = bool(fields[PROTECTIONS_AT])
+    return fields
 
 
 def version_2(state: CustomerState) -> bytes:
     """The bytes a worker of version 2 wrote for `state` (which has version 3's and 4's fields at their defaults): the
     array as version 2 wrote it, without the fields versions 3 and 4 added at its end."""
-    fields = json.loads(encode_state(state)[1:])
-    text = json.dumps(fields[: -len(FIELDS_ADDED_IN_3) - len(FIELDS_ADDED_IN_4)], separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(old_array(state)[: -len(FIELDS_ADDED_IN_3) - len(FIELDS_ADDED_IN_4)], separators=(",", ":"), ensure_ascii=False)
     return bytes([2]) + text.encode("utf-8")
 
 
 def version_3(state: CustomerState) -> bytes:
     """The bytes a worker of version 3 wrote for `state` (which has version 4's fields at their defaults)."""
-    fields = json.loads(encode_state(state)[1:])
-    text = json.dumps(fields[: -len(FIELDS_ADDED_IN_4)], separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(old_array(state)[: -len(FIELDS_ADDED_IN_4)], separators=(",", ":"), ensure_ascii=False)
     return bytes([3]) + text.encode("utf-8")
 
 
+def kinds_unknown(state: CustomerState) -> CustomerState:
+    """The state as read from a version before 4, which kept no kind of protection: a protected customer's is OTHER."""
+    return dataclasses.replace(state, protections=frozenset({Protection.OTHER}) if state.protections else frozenset())
+
+
 def before_version(version: int, state: CustomerState) -> CustomerState:
-    """The state with the fields added in `version` and later at their defaults: all an older worker could have stored."""
+    """The state with the fields added in `version` and later at their defaults, and its protection's kind unknown
+    (versions before 4 kept none): all an older worker could have stored."""
     added = {3: FIELDS_ADDED_IN_3 + FIELDS_ADDED_IN_4, 4: FIELDS_ADDED_IN_4}[version]
     defaults = {f.name: f.default for f in dataclasses.fields(CustomerState) if f.name in added}
-    return dataclasses.replace(state, **defaults)
+    return kinds_unknown(dataclasses.replace(state, **defaults))
 
 
 def before_version_3(state: CustomerState) -> CustomerState:
@@ -93,7 +116,7 @@ def test_the_fields_versions_3_and_4_added_come_last_so_that_older_arrays_are_th
     assert FIELDS_ADDED_IN_3 == ("immigrated_on", "deregistered_on", "deregistration_cause", "past_contact_roles")
     state = fold([parse_event(person("C-1"))])
     assert state is not None
-    current = json.loads(encode_state(state)[1:])
+    current = old_array(state)  # but for the place of the kinds of protection, which held a yes/no before version 4
     assert json.loads(version_3(state)[1:]) == current[: len(FIELDS) - len(FIELDS_ADDED_IN_4)]
     assert json.loads(version_2(state)[1:]) == current[: len(FIELDS) - len(FIELDS_ADDED_IN_4) - len(FIELDS_ADDED_IN_3)]
 
@@ -121,7 +144,7 @@ def test_every_record_read_from_version_4_is_the_record_its_fields_make(state: C
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(any_state)
 def test_bytes_a_version_1_worker_wrote_are_still_read_as_the_same_state(state: CustomerState):
-    assert decode_state(version_1(state)) == state
+    assert decode_state(version_1(state)) == kinds_unknown(state)
     old = before_version_3(state)
     without_new_fields = json.loads(version_1(old)[1:])
     for name in FIELDS_ADDED_IN_3 + FIELDS_ADDED_IN_4:
@@ -207,8 +230,23 @@ def test_any_state_the_register_stores_as_json_comes_back_unchanged(state: Custo
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 @given(any_state)
 def test_a_state_the_register_stored_in_the_plain_form_before_is_still_read(state: CustomerState):
-    stored = json.loads(json.dumps(to_plain(state, for_json=True)))
-    assert state_codec.from_stored(stored) == state
+    stored = json.loads(json.dumps(old_plain(state)))
+    assert state_codec.from_stored(stored) == kinds_unknown(state)
+
+
+def test_version_4_keeps_the_kinds_of_protection_and_an_older_version_reads_a_protection_as_of_kind_other():
+    registered = fold([parse_event(person("C-1"))])
+    assert registered is not None
+    both = dataclasses.replace(registered, protections=frozenset({Protection.SEKRETESSMARKERING, Protection.OTHER}))
+    assert decode_state(encode_state(both)).protections == both.protections
+    assert json.loads(encode_state(both)[1:])[PROTECTIONS_AT] == ["OTHER", "SEKRETESSMARKERING"]
+    spar_only = dataclasses.replace(registered, protections=frozenset({Protection.SKYDDAD_FOLKBOKFORING}))
+    for old in (version_1(spar_only), version_2(spar_only), version_3(spar_only)):
+        assert decode_state(old).protections == {Protection.OTHER}  # the kind unknown: not one SPAR may lift
+    for old in (version_1(registered), version_2(registered), version_3(registered)):
+        assert decode_state(old).protections == frozenset()
+    with pytest.raises(ValueError, match="protected: must be true or false"):
+        decode_state(bytes([1]) + json.dumps({**old_plain(registered), "protected": "yes"}).encode())
 
 
 def test_a_stored_state_of_a_version_this_code_does_not_know_is_refused_with_advice():

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from events.catalog import Channel, ConsentPurpose, ContactDetails, CustomerKind
+from events.catalog import Channel, ConsentPurpose, ContactDetails, CustomerKind, Protection
 from events.contactability import load_rules
 from events.customer import Consent, CustomerState, NixStatus, Status
 from projections.wash import WashRow, index_by_phone, wash, wash_one
@@ -86,7 +86,7 @@ def test_an_existing_customer_of_the_company_may_be_called_despite_nix():
     [
         ({"status": Status.DECEASED, "deceased_on": date(2025, 5, 1)}, "DECEASED"),
         ({"status": Status.ERASED}, "ERASED"),
-        ({"protected": True}, "PROTECTED_IDENTITY"),
+        ({"protections": frozenset({Protection.OTHER})}, "PROTECTED_IDENTITY"),
         ({"opted_out": frozenset({Channel.PHONE})}, "OPTED_OUT"),
         ({"opted_out": frozenset({Channel.ANY})}, "OPTED_OUT"),
     ],

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.catalog import Channel, ConsentPurpose, ContactDetails, CustomerKind, PostalAddress
+from events.catalog import Channel, ConsentPurpose, ContactDetails, CustomerKind, PostalAddress, Protection
 from events.contactability import Rules, load_rules, may_contact
 from events.customer import Consent, CustomerState, DatedAddress, NixStatus, Status
 from projections.wash import Washer, WashRow, decision_facts, index_by_phone, stand_in, wash, wash_one
@@ -49,7 +49,7 @@ def random_state(rng: random.Random, n: int, phones: list[str]) -> CustomerState
         identity_number=f"19800101{n:04d}",
         addresses=(DatedAddress(effective_date=date(2020, 1, 1), value=address, event_id=f"a-{n}"),) if rng.random() < 0.7 else (),
         contact=rng.choice([None, ContactDetails(phone=phone, email=rng.choice([None, f"p{n}@example.se"]))]),
-        protected=rng.random() < 0.15,
+        protections=frozenset({Protection.OTHER}) if rng.random() < 0.15 else frozenset(),
         deceased_on=day if status is Status.DECEASED or rng.random() < 0.05 else None,
         emigrated_on=day if status is Status.EMIGRATED or rng.random() < 0.05 else None,
         immigrated_on=day + timedelta(days=rng.randint(-10, 40)) if rng.random() < 0.3 else None,

@@ -261,6 +261,8 @@ def _compare(
     for where, refusal in result.refused:
         tally.refused_events += 1
         tally.say(f"{where}: {refusal} [{refusal.code}]")
+    for where, note in result.notes:  # told, not refused: the exit status stays
+        tally.say(f"{where}: customer {customer_id}: {note} [{note.code}]")
     if result.events:
         tally.changed += 1
         tally.events.update(type(event).__name__ for event in result.events)
