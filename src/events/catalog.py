@@ -289,7 +289,12 @@ class ProtectedIdentitySet(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ProtectedIdentityLifted(Event):
-    """The customer's protected identity ended."""
+    """The customer's protected identity ended: the kind named, or every kind in force."""
+
+    protection: Protection | None = None
+    """The kind of protection that ended, as ProtectedIdentitySet named it: the customer stays protected while another
+    kind is in force, so a source lifts only its own (SPAR the population register's, never OTHER). None: every kind in
+    force ends, as a lift did before the field was added (schema release 4)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -200,9 +200,10 @@ class CustomerState:
     """Current civil status."""
     protections: frozenset[Protection] = frozenset()
     """The kinds of protected identity in force (name and address must not be disclosed while any is): each
-    ProtectedIdentitySet adds its kind, and ProtectedIdentityLifted, which names no kind, ends them all. Kept so that a
-    source lifts only what it may: SPAR only the population register's kinds, never one another source set (OTHER;
-    `events.spar_changes`). A set, since a customer may be protected by more than one source at once."""
+    ProtectedIdentitySet adds its kind, and ProtectedIdentityLifted ends the kind it names (one that names none, as
+    before schema release 4, ends them all). Kept so that a source lifts only what it may: SPAR only the population
+    register's kinds, never one another source set (OTHER; `events.spar_changes`). A set, since a customer may be
+    protected by more than one source at once."""
     deceased_on: date | None = None
     """Day of death."""
     emigrated_on: date | None = None
@@ -399,7 +400,9 @@ def _apply(state: CustomerState, event: Event, event_id: str) -> CustomerState:
         case ProtectedIdentitySet():
             return _with(state, protections=state.protections | {event.protection})
         case ProtectedIdentityLifted():
-            return _with(state, protections=frozenset())  # it names no kind: every protection ends (see `protections`)
+            # A lift of one kind leaves the others in force; one that names no kind ends every one (see `protections`).
+            ended = state.protections if event.protection is None else {event.protection}
+            return _with(state, protections=state.protections - ended)
         case CustomerDeceased():
             return _with(state, status=Status.DECEASED, deceased_on=event.date_of_death, consents=())
         case CustomerEmigrated():

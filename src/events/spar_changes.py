@@ -8,13 +8,14 @@ second import of a file the register has applied gives none. Every event's sourc
 
 The rules, in the order the events are published (a customer's events keep their order on the topic):
 
-1. *Protection.* Either flag JA on a customer not protected: ProtectedIdentitySet (the first flag in the table's
-   order names the kind; dated by the flag's own day). Every flag delivered and NEJ on a protected customer:
-   ProtectedIdentityLifted, but only when every kind in force (`CustomerState.protections`) is one SPAR reports (the
-   table's flags: sekretessmarkering, skyddad folkbokföring). SPAR may lift only what the population register set: a
-   protection another source set (OTHER: a company's own decision, say) stays, and so does the whole protection while
-   one is in force, since ProtectedIdentityLifted names no kind and would end them all; the import is told so
-   (`Changes.notes`, PROTECTION_KEPT), which is no refusal. A flag not delivered says nothing. A protected person's record comes without name and
+1. *Protection.* Either flag JA on a customer none of whose protections in force (`CustomerState.protections`) is
+   of a kind SPAR reports (the table's flags: sekretessmarkering, skyddad folkbokföring): ProtectedIdentitySet (the
+   first flag in the table's order names the kind; dated by the flag's own day), also when another source's
+   protection (OTHER) is in force, so that the population register's stays recorded when that one is lifted. Every
+   flag delivered and NEJ: a ProtectedIdentityLifted naming each of SPAR's kinds in force, one event per kind. SPAR
+   lifts only what the population register set: a protection another source set (OTHER: a company's own decision,
+   say) stays, and the customer with it; the import is told so (`Changes.notes`, PROTECTION_KEPT), which is no
+   refusal. A flag not delivered says nothing. A protected person's record comes without name and
    address, which is SPAR's rule, not a removal: while the customer is protected no name or address is read from
    a record at all, so nothing the register holds is blanked or replaced.
 2. *Return.* An emigrated customer whose record has no deregistration and a Swedish population register address:
@@ -93,7 +94,8 @@ class Note:
 
 
 PROTECTION_KEPT = "PROTECTION_KEPT"
-"""The record says the person is not protected, but a protection SPAR does not report (OTHER) is in force: it stays."""
+"""The record says the person is not protected, but a protection SPAR does not report (OTHER) is in force: it stays
+(SPAR's own kinds, if any were in force, are lifted)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,21 +164,25 @@ class _Out:
 
 
 def _protection(out: _Out, record: SparRecord, table: SparTable) -> None:
+    reported = {flag.protection for flag in table.protections}
     flagged = [p for p in record.protections if p.flagged]
-    if flagged and not out.state.protected:
+    if flagged and not out.state.protections & reported:
         first = flagged[0]
         out.emit("ProtectedIdentitySet", first.where, on=first.since, protection=first.protection.value)
-    elif record.protections and not flagged and out.state.protected and len(record.protections) == len(table.protections):
-        kept = out.state.protections - {flag.protection for flag in table.protections}
-        if not kept:
-            out.emit("ProtectedIdentityLifted", record.protections[0].where)
-            return
-        kinds = ", ".join(sorted(kept))
-        reason = (
-            f"the protected identity stays: SPAR reports none, but one of a kind SPAR does not report ({kinds}) is in force, "
-            "and SPAR lifts only what the population register set; it ends when whoever set it lifts it"
-        )
-        out.notes.append((record.protections[0].where, Note(code=PROTECTION_KEPT, reason=reason)))
+    elif record.protections and not flagged and len(record.protections) == len(table.protections):
+        where = record.protections[0].where
+        # Each kind by name: a lift naming none would end another source's protection too.
+        for flag in table.protections:
+            if flag.protection in out.state.protections:
+                out.emit("ProtectedIdentityLifted", where, protection=flag.protection.value)
+        kept = out.state.protections - reported
+        if kept:
+            kinds = ", ".join(sorted(kept))
+            reason = (
+                f"the protected identity stays: SPAR reports none, but one of a kind SPAR does not report ({kinds}) is in force, "
+                "and SPAR lifts only what the population register set; it ends when whoever set it lifts it"
+            )
+            out.notes.append((where, Note(code=PROTECTION_KEPT, reason=reason)))
 
 
 def _return_to_sweden(out: _Out, record: SparRecord, as_of: date) -> None:

@@ -143,7 +143,7 @@ def test_the_protection_is_lifted_only_when_every_flag_is_delivered_and_says_nej
 @pytest.mark.parametrize("kind", ["SEKRETESSMARKERING", "SKYDDAD_FOLKBOKFORING"])
 def test_spar_lifts_a_protection_of_either_of_its_own_kinds_with_nothing_to_note(kind):
     result = compare(record(), state(line("ProtectedIdentitySet", protection=kind)))
-    assert [type(e) for e in result.events] == [ProtectedIdentityLifted] and result.notes == ()
+    assert [(type(e), e.protection) for e in result.events] == [(ProtectedIdentityLifted, Protection(kind))] and result.notes == ()
     assert not result.state.protected
 
 
@@ -160,12 +160,30 @@ def test_a_protection_another_source_set_is_not_lifted_by_spar_and_the_import_is
     assert compare(named, other).events == ()
 
 
-def test_while_another_sources_protection_is_in_force_spar_lifts_not_even_its_own():
-    # SPAR set it, then a company decided on its own: ProtectedIdentityLifted names no kind, so it would end both.
-    both = state(line("ProtectedIdentitySet", protection="SEKRETESSMARKERING"), line("ProtectedIdentitySet", protection="OTHER"))
-    result = compare(record(), both)
-    assert result.events == () and [note.code for _, note in result.notes] == ["PROTECTION_KEPT"]
-    assert result.state.protections == {Protection.SEKRETESSMARKERING, Protection.OTHER}
+def test_while_another_sources_protection_is_in_force_spar_lifts_its_own_kinds_by_name_and_the_other_stays():
+    # SPAR set both of its kinds, then a company decided on its own: SPAR lifts each of its kinds, naming it, never OTHER.
+    all_three = state(
+        line("ProtectedIdentitySet", protection="SEKRETESSMARKERING"),
+        line("ProtectedIdentitySet", protection="SKYDDAD_FOLKBOKFORING"),
+        line("ProtectedIdentitySet", protection="OTHER"),
+    )
+    result = compare(record(), all_three)
+    assert {e.protection for e in result.events if isinstance(e, ProtectedIdentityLifted)} == {Protection.SEKRETESSMARKERING, Protection.SKYDDAD_FOLKBOKFORING}
+    assert len(result.events) == 2 and [note.code for _, note in result.notes] == ["PROTECTION_KEPT"]
+    assert result.state.protections == {Protection.OTHER} and result.state.protected
+    assert compare(record(), result.state).events == ()  # the same record again: nothing more
+
+
+def test_spar_sets_its_own_kind_while_another_sources_is_in_force_so_lifting_that_one_leaves_the_customer_protected():
+    flags = (
+        SparProtection(protection=Protection.SKYDDAD_FOLKBOKFORING, flagged=True, since=date(2025, 4, 15), where=HERE),
+        SparProtection(protection=Protection.SEKRETESSMARKERING, flagged=False, since=None, where=HERE),
+    )
+    result = compare(record(protections=flags), state(line("ProtectedIdentitySet", protection="OTHER")))
+    assert [(type(e), e.protection) for e in result.events] == [(ProtectedIdentitySet, Protection.SKYDDAD_FOLKBOKFORING)]
+    assert compare(record(protections=flags), result.state).events == ()  # in force: nothing again
+    other_lifted = fold([parse_event(line("ProtectedIdentityLifted", protection="OTHER", occurred_at="2025-05-01T09:00:00Z"), now=NOW)], result.state)
+    assert other_lifted is not None and other_lifted.protections == {Protection.SKYDDAD_FOLKBOKFORING}
 
 
 def test_a_death_an_emigration_and_another_cause_each_publish_their_own_event_once():
@@ -269,12 +287,12 @@ def test_the_table_is_data_and_a_code_it_cannot_map_is_refused_naming_the_key():
 
 
 def test_the_import_names_a_protection_it_keeps_on_standard_error_and_is_not_refused(tmp_path):
-    # C-LIFT's protection came from SPAR; here a company also set one of its own, after a threat.
+    # C-LIFT's protection came from SPAR; here a company also set one of its own, after a threat: SPAR lifts its own.
     other = line("ProtectedIdentitySet", "C-LIFT", protection="OTHER", occurred_at="2025-01-11T09:00:00Z")
     env = {"REGISTERVARD_DATABASE_URL": register_of(tmp_path / "register.db", [*spar_register.documents(), other]), "COLUMNS": "300"}
     result = CliRunner().invoke(cli, ["spar", "import", str(spar_register.FULL), "--dry-run"], env=env)
     assert result.exit_code == exit_codes.OK, result.output
-    assert "ProtectedIdentityLifted" not in result.stdout
+    assert "ProtectedIdentityLifted 1," in result.stdout  # C-LIFT's SEKRETESSMARKERING, by name (the fold tests say so)
     (said,) = [text for text in result.stderr.splitlines() if "PROTECTION_KEPT" in text]
     assert "customer C-LIFT:" in said and "(OTHER)" in said
     assert spar_register.PEOPLE["C-LIFT"][0] not in result.output and "Ivar" not in result.output
