@@ -15,7 +15,7 @@ import httpx
 from registervard import exit_codes
 from tests.conftest import stop_process
 
-ANNOUNCEMENT = re.compile(r"Registervård API listening on (http://127\.0\.0\.1:(\d+)); docs at (\S+)\. Ctrl\+C stops it\.")
+ANNOUNCEMENT = re.compile(r"Registervård API listening on (http://127\.0\.0\.1:(\d+)); docs at (\S+); the console at (\S+)\. Ctrl\+C stops it\.")
 
 
 def environment(tmp_path) -> dict[str, str]:
@@ -34,7 +34,7 @@ def first_line(process: subprocess.Popen, within: float = 60) -> str:
     return ""
 
 
-def test_serve_prints_one_line_with_its_url_and_its_docs_url_once_it_listens(tmp_path):
+def test_serve_prints_one_line_with_its_url_its_docs_url_and_its_console_url_once_it_listens(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "registervard", "serve", "--port", "0"],
         env=environment(tmp_path),
@@ -46,10 +46,11 @@ def test_serve_prints_one_line_with_its_url_and_its_docs_url_once_it_listens(tmp
         said = first_line(process)
         found = ANNOUNCEMENT.fullmatch(said.strip())
         assert found, f"serve said {said!r}"
-        url, port, docs = found[1], int(found[2]), found[3]
-        assert port != 0 and docs == f"{url}/docs", "--port 0: the line names the port it got"
+        url, port, docs, console = found[1], int(found[2]), found[3], found[4]
+        assert port != 0 and docs == f"{url}/docs" and console == f"{url}/console", "--port 0: the line names the port it got"
         assert httpx.get(f"{url}/health").json() == {"status": "ok"}, "it says so once it listens: the URL answers"
         assert httpx.get(docs).status_code == 200
+        assert httpx.get(console, follow_redirects=True).url.path == "/console/sign-in", "the console asks who is there"
     finally:
         stop_process(process)
 

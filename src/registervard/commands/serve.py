@@ -25,9 +25,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every address).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port; the line printed at start names it).")] = 8080,
 ) -> None:
-    """Serve the HTTP API for downstream systems (OpenAPI at /docs, served without any other host: it works offline).
+    """Serve the HTTP API for downstream systems (OpenAPI at /docs, served without any other host: it works offline)
+    and the web console for operators at /console (signed in with an API key).
 
-    Once it listens it prints one line, with its URL and the URL of its docs.
+    Once it listens it prints one line, with its URL and the URLs of its docs and the console.
     uvicorn's access log is off: it prints raw paths and query strings. The API
     logs each request itself (at INFO: method, route template, status, duration,
     key id), and every refused request at WARNING: `registervard --log-level INFO serve`
@@ -54,7 +55,8 @@ def serve(
             bound = self.servers[0].sockets[0].getsockname()[1] if self.servers and self.servers[0].sockets else port  # --port 0: the one given
             url = listening_url(host, bound)
             everywhere = " (on every address of this machine)" if host in ALL_ADDRESSES else ""
-            console.print(f"Registervård API listening on {url}{everywhere}; docs at {url}/docs. Ctrl+C stops it.", highlight=False, soft_wrap=True)
+            said = f"Registervård API listening on {url}{everywhere}; docs at {url}/docs; the console at {url}/console. Ctrl+C stops it."
+            console.print(said, highlight=False, soft_wrap=True)
             console.file.flush()  # a supervisor or a script waiting for the line reads it now, not when the buffer fills
 
     config = uvicorn.Config(
