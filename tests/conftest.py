@@ -70,9 +70,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     yield server.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(admin, name)
     admin.dispose()
+
+
+def drop_database(admin: sqlalchemy.Engine, name: str) -> None:
+    """Drop a test's PostgreSQL database, ending the sessions still in it.
+
+    Tried again for a few seconds when PostgreSQL will not let our role end a session: an autovacuum worker that
+    happens to be in the new database belongs to no role of ours, and it leaves within moments."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except sqlalchemy.exc.ProgrammingError as error:
+            if "pg_signal_backend" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy
 
 from events.settings import Settings
+from tests.conftest import drop_database
 from tests.faults.report import RECORDED
 from tests.faults.rig import Rig
 from tests.faults.services import PrivateServices
@@ -103,8 +104,7 @@ async def make_rig(
             await asyncio.to_thread(rig.close)
         services_running.start_postgres()  # a scenario may have failed with it stopped
         for name in databases:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(admin, name)
         admin.dispose()
 
 

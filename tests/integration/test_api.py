@@ -38,7 +38,7 @@ from registervard.api.api_keys import create_key
 from registervard.api.roles import ENDPOINTS, ROLES, may_call
 from registervard.demo import personnummer
 from tests.builders import line, person
-from tests.conftest import eventually, service_env
+from tests.conftest import drop_database, eventually, service_env
 from tests.integration.api_server import running_api
 from tests.integration.kafka_helpers import read_topic
 
@@ -135,8 +135,7 @@ def served(request, settings, worker, tmp_path_factory) -> Served:
         url = server.set(database=name).render_as_string(hide_password=False)
 
         def drop() -> None:
-            with admin.connect() as connection:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(admin, name)
             admin.dispose()
 
     settings = replace(settings, database_url=url)
