@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -160,8 +161,22 @@ def follow(driver: WebDriver, text: str) -> None:
 def _next_page(driver: WebDriver, old: WebElement) -> None:
     """Wait until the page `old` belonged to is gone and the next one has loaded (a click does not wait for either)."""
     wait = WebDriverWait(driver, WAIT_SECONDS)
-    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda _driver: _gone(old))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def _gone(element: WebElement) -> bool:
+    """Whether `element`'s page has gone. Selenium's `staleness_of` knows only the stale-element error; Chromium, asked
+    in the middle of a navigation, may instead say that the node "does not belong to the document"."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
 
 
 def sign_in(driver: WebDriver, base_url: str, key: str, then: str = "/console/search") -> None:
