@@ -33,15 +33,10 @@ def swedish_date(value: Any) -> str:
 
 def swedish_moment(value: Any) -> str:
     """A moment as YYYY-MM-DD HH:MM in Swedish time (a date alone as YYYY-MM-DD); a dash for None."""
-    if value is None or value == "":
-        return NOTHING
-    if isinstance(value, str):
-        value = _parse(value)
-        if isinstance(value, str):
-            return value
-    if isinstance(value, datetime):
-        return _local(value).strftime("%Y-%m-%d %H:%M")
-    return swedish_date(value)
+    moment = _parse(value) if isinstance(value, str) and value else value
+    if isinstance(moment, datetime):
+        return _local(moment).strftime("%Y-%m-%d %H:%M")
+    return swedish_date(value)  # a date, nothing, or text that is no moment
 
 
 def _local(moment: datetime) -> datetime:
