@@ -21,8 +21,11 @@ from typing import TypeVar
 
 import pytest
 import sqlalchemy
+from sqlalchemy.orm import Session
 
 from events.settings import Settings
+from projections.database import connect
+from projections.tables import CustomerRow
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -153,3 +156,15 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.2)
+
+
+def register_rows(database_url: str) -> dict[str, CustomerRow]:
+    """The register's rows as they stand, by customer id (detached, so they can be read after the session)."""
+    engine = connect(database_url)
+    try:
+        with Session(engine) as session:
+            rows = session.scalars(sqlalchemy.select(CustomerRow)).all()
+            session.expunge_all()
+            return {row.customer_id: row for row in rows}
+    finally:
+        engine.dispose()

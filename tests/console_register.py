@@ -31,6 +31,8 @@ from projections.data_keys import key_store
 from projections.database import connect
 from projections.register import RegisterProjection
 from projections.runner import apply_batch
+from registervard.api.api_keys import create_key
+from registervard.api.roles import ROLES
 from registervard.demo import OUR_COMPANY, demo_events
 
 LAPSED, PROTECTED = "P-LAPSED", "P-PROTECTED"
@@ -115,3 +117,13 @@ def build(path: Path, *, customers: int = 300) -> Settings:
     finally:
         engine.dispose()
     return settings
+
+
+def role_keys(settings: Settings, names: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An API key for every role in the register at `settings`, by role; each key's holder is named from `names`
+    (role -> name), else "Console <role>"."""
+    engine = connect(settings.database_url)
+    try:
+        return {role: create_key(engine, (names or {}).get(role, f"Console {role}"), role)[1] for role in ROLES}
+    finally:
+        engine.dispose()

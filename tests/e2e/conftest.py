@@ -18,8 +18,6 @@ import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from events.settings import Settings
-from projections.database import connect
-from registervard.api.api_keys import create_key
 from registervard.api.roles import ROLES
 from tests import console_register as register_builder
 from tests.e2e.browser import Served, chromium, served
@@ -51,12 +49,7 @@ def console_register(tmp_path_factory: pytest.TempPathFactory) -> ConsoleRegiste
         kafka=os.environ.get("REGISTERVARD_KAFKA", settings.kafka),  # the served app reports on Kafka where there is one
         topic_prefix=f"console-{uuid.uuid4().hex[:8]}",
     )
-    engine = connect(settings.database_url)
-    try:
-        keys = {role: create_key(engine, KEY_NAMES.get(role, role), role)[1] for role in ROLES}
-    finally:
-        engine.dispose()
-    return ConsoleRegister(settings, keys)
+    return ConsoleRegister(settings, register_builder.role_keys(settings, {role: KEY_NAMES.get(role, role) for role in ROLES}))
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import openpyxl
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from events.identity import luhn_check_digit
 from events.jsonlines import parse_event
@@ -29,14 +27,12 @@ from events.publish import Publisher
 from events.topics import ensure_topics
 from projections.audit import AuditProjection
 from projections.data_keys import key_store
-from projections.database import connect
 from projections.lookup import lookup_hash
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.tables import CustomerRow
 from registervard import exit_codes
 from registervard.importing import opaque_id
-from tests.conftest import eventually, running_worker, service_env
+from tests.conftest import eventually, register_rows, running_worker, service_env
 
 pytestmark = pytest.mark.kafka
 
@@ -87,17 +83,6 @@ def register_settings(settings, tmp_path):
     asyncio.run(ensure_topics(mine))
     with running_worker(mine, tmp_path / "worker.log"):
         yield mine
-
-
-def customers(database_url: str) -> dict[str, CustomerRow]:
-    engine = connect(database_url)
-    try:
-        with Session(engine) as session:
-            rows = session.scalars(select(CustomerRow)).all()
-            session.expunge_all()
-            return {row.customer_id: row for row in rows}
-    finally:
-        engine.dispose()
 
 
 def message_lines(stderr: str) -> list[str]:
@@ -188,7 +173,7 @@ async def test_swedish_files_are_imported_with_a_report_and_a_result_file_row_by
             for personal in [*PERSONAL, ANNA, TWELVE[ASA], ORGNR, "811218-9870"]:
                 assert personal not in text
 
-        register = customers(url)
+        register = register_rows(url)
         anna, asa, company, contact_person = register[anna_id], register["K-2"], register["K-3"], register[karin]
         assert (anna.given_names, anna.surname, anna.care_of, anna.street, anna.postal_code, anna.city) == (
             "Anna Maria",
@@ -230,13 +215,13 @@ async def test_swedish_files_are_imported_with_a_report_and_a_result_file_row_by
         ]
         assert all(cell.font.b for cell in sheet[1]) and (sheet.freeze_panes, sheet.auto_filter.ref) == ("A2", "A1:D4")
 
-        register = customers(url)
+        register = register_rows(url)
         eva, per = register[eva_id], register["X-2"]
         assert (eva.given_names, eva.surname, eva.postal_code, eva.city, eva.phone, eva.email) == ("Eva", "Lindqvist", "21120", "Malmö", None, "eva@example.se")
         assert eva.protected is False and eva.identity_number == TWELVE[EVA]
         # "Skyddad identitet: Ja": registered, and protected at once: the register shows no name or address
-        await eventually(lambda: _async(customers(url)["X-2"].protected), timeout=60, what="X-2's protection in the register")
-        per = customers(url)["X-2"]
+        await eventually(lambda: _async(register_rows(url)["X-2"].protected), timeout=60, what="X-2's protection in the register")
+        per = register_rows(url)["X-2"]
         assert (per.given_names, per.street, per.phone) == (None, None, "+46701234567")
 
         # --- The register's own export, read back: protected identities and all ------------------------------
@@ -244,7 +229,7 @@ async def test_swedish_files_are_imported_with_a_report_and_a_result_file_row_by
         protect = {"type": "ProtectedIdentitySet", "customer_id": "K-2", "occurred_at": stamp, "source": "SPAR", "protection": "SEKRETESSMARKERING"}
         async with Publisher(register_settings) as publisher:
             await publisher.publish([parse_event(protect)])
-        await eventually(lambda: _async(customers(url)["K-2"].protected), timeout=60, what="K-2's protection in the register")
+        await eventually(lambda: _async(register_rows(url)["K-2"].protected), timeout=60, what="K-2's protection in the register")
 
         exported = tmp_path / "register.csv"
         export = await cli("export", "--format", "csv", "--recipient", "Registervård test", "--output", str(exported), env=env)

@@ -25,9 +25,9 @@ from projections.data_keys import key_store
 from projections.database import connect
 from projections.register import RegisterProjection
 from projections.runner import run_projection
-from projections.tables import CustomerRow, CustomerStateRow
+from projections.tables import CustomerStateRow
 from registervard import exit_codes
-from tests.conftest import eventually, service_env
+from tests.conftest import eventually, register_rows, service_env
 from tests.spar_register import CHANGES, CURRENT, FULL, documents
 
 pytestmark = pytest.mark.kafka
@@ -57,17 +57,6 @@ async def register_running(settings):
         await asyncio.wait_for(task, timeout=60)
 
 
-def register(url: str) -> dict[str, CustomerRow]:
-    engine = connect(url)
-    try:
-        with Session(engine) as session:
-            rows = session.scalars(select(CustomerRow)).all()
-            session.expunge_all()
-            return {row.customer_id: row for row in rows}
-    finally:
-        engine.dispose()
-
-
 def address_kinds(url: str) -> dict[str, list[tuple[str, str, bool, str]]]:
     """Each customer's population register addresses as the register's stored fold holds them: kind, date, ended, street."""
     engine = connect(url)
@@ -86,7 +75,7 @@ async def test_notification_files_change_the_register_customer_by_customer_and_a
             await publisher.publish([parse_event(d) for d in documents()])
 
         async def everyone():
-            return len(register(url)) == 11 and register(url)["C-LIFT"].protected
+            return len(register_rows(url)) == 11 and register_rows(url)["C-LIFT"].protected
 
         await eventually(everyone, timeout=120, what="the register's customers")
 
@@ -102,7 +91,7 @@ async def test_notification_files_change_the_register_customer_by_customer_and_a
             "4 event(s) published: AddressChanged 3, ProtectedIdentityLifted 1.",
         ]
 
-        rows = register(url)
+        rows = register_rows(url)
 
         def row(customer_id: str, *columns: str) -> tuple:
             return tuple(getattr(rows[customer_id], column) for column in columns)

@@ -28,7 +28,6 @@ from projections.database import connect
 from projections.duplicates import Block, DuplicateReport, Reason
 from projections.register import RegisterProjection
 from projections.runner import apply_batch
-from registervard.api.api_keys import create_key
 from registervard.api.roles import ROLES, may_call
 from registervard.web import duplicate_pages
 from registervard.web.texts import texts
@@ -101,11 +100,7 @@ def register(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def keys(register: Settings) -> dict[str, str]:
-    engine = connect(register.database_url)
-    try:
-        return {role: create_key(engine, f"Console {role}", role)[1] for role in ROLES}
-    finally:
-        engine.dispose()
+    return planted.role_keys(register)
 
 
 @pytest.fixture(scope="module")

@@ -36,11 +36,7 @@ def register(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def keys(register: Settings) -> dict[str, str]:
-    engine = connect(register.database_url)
-    try:
-        return {role: create_key(engine, f"Console {role}", role)[1] for role in ROLES}
-    finally:
-        engine.dispose()
+    return planted.role_keys(register)
 
 
 def app_for(register: Settings, **settings: str):
